@@ -100,7 +100,7 @@ class NoiseStream:
         f = fmin
         while f < nyq * 0.7:
             corners.append(f)
-            f *= 4.0
+            f *= 6.0
         self._pink = []
         for fc in corners:
             a = np.exp(-2 * np.pi * fc / self.fs)
@@ -126,10 +126,12 @@ class NoiseStream:
         """Return the next ``n`` samples, float64 ``[n, n_channel]``."""
         c = self.cfg
         rng = self.rng
-        out = c.white_rms * rng.standard_normal((n, self.n_channel))
+        nc = self.n_channel
+        out = rng.standard_normal((n, nc), dtype=np.float32).astype(np.float64)
+        out *= c.white_rms
         if c.pink_rms > 0 and self._pink:
             for i, (b, den, zi) in enumerate(self._pink):
-                w = rng.standard_normal((n, self.n_channel))
+                w = rng.standard_normal((n, nc), dtype=np.float32)
                 y, zf = signal.lfilter(b, den, w, axis=0, zi=zi)
                 self._pink[i] = (b, den, zf)
                 out += self._pink_scale * y
@@ -140,7 +142,7 @@ class NoiseStream:
             out += (c.common_rms * self._common_gain * y)[:, None]
         if c.drift_rms > 0:
             sos, zi = self._drift
-            y, zf = signal.sosfilt(sos, rng.standard_normal((n, self.n_channel)), axis=0, zi=zi)
+            y, zf = signal.sosfilt(sos, rng.standard_normal((n, nc), dtype=np.float32), axis=0, zi=zi)
             self._drift = (sos, zf)
             out += c.drift_rms * self._drift_gain * y
         return out
