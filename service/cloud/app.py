@@ -1,0 +1,240 @@
+"""The cloud API: many edges push into one PostgreSQL (or SQLite) store.
+
+``create_cloud_app(settings)`` builds the FastAPI app:
+
+* ``GET /health`` (public), ``GET /api/v1/version`` (public);
+* site registry: ``GET /api/v1/sites`` (read), ``GET /api/v1/sites/{site_id}``
+  (read), ``POST /api/v1/sites`` (admin) - registers an edge/site and, unless
+  it already has one (or ``rotate_key`` is set), creates the edge's ingestion
+  key: scope ``write``, **bound to that site** (``sites.key_id``), returned
+  once in the response;
+* ``POST /api/v1/ingest`` (write): batches from :mod:`service.pusher`; the key
+  must be the one bound to ``edge_id`` (or an admin key), stored idempotently
+  (:mod:`service.cloud.ingest`); rows get ``site_id = edge_id``;
+* the edge's read interfaces over all sites - traffic, seismic picks,
+  fdsnws-event, alerts SSE and webhook subscriptions - by mounting the edge
+  helper's routers (:mod:`service.edge.routers`) with a ``?site=`` filter where
+  they support it;
+* the live dashboard (:mod:`service.web`) for all sites.
+
+Alerts: event versions arriving from edges go through the store's
+``put_event_dicts`` which creates alert rows; the SSE stream and the webhook
+dispatcher of :mod:`service.alerts` fan them out to cloud subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from service.auth import AdminKey, ReadKey, WriteKey, create_key
+
+from .ingest import IngestBatch, IngestResult, apply_batch, ensure_schema
+
+log = logging.getLogger(__name__)
+
+VERSION = "1"
+
+
+def _unique_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+class SiteIn(BaseModel):
+    """A site (one edge box / fiber segment) in the cloud registry."""
+
+    site_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    name: str = ""
+    fiber_id: str = ""
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    chainage_from_m: float | None = None
+    chainage_to_m: float | None = None
+    rotate_key: bool = False
+
+
+def _site_out(row: dict[str, Any]) -> dict[str, Any]:
+    from dasedge.block import iso_utc
+
+    out = {k: row.get(k) for k in ("site_id", "name", "fiber_id", "latitude", "longitude", "chainage_from_m",
+                                    "chainage_to_m", "key_id")}
+    out["last_seen"] = None if row.get("last_seen_ns") is None else iso_utc(int(row["last_seen_ns"]))
+    return out
+
+
+def sites_router() -> APIRouter:
+    r = APIRouter(prefix="/api/v1/sites", tags=["sites"])
+
+    @r.get("", summary="List registered sites")
+    def list_sites(request: Request, key: ReadKey) -> dict[str, Any]:
+        rows = [_site_out(s) for s in request.app.state.store.list_sites()]
+        return {"data": rows, "count": len(rows)}
+
+    @r.get("/{site_id}", summary="One site")
+    def get_site(site_id: str, request: Request, key: ReadKey) -> dict[str, Any]:
+        row = request.app.state.store.get_site(site_id)
+        if row is None:
+            raise HTTPException(404, f"unknown site {site_id!r}")
+        return _site_out(row)
+
+    @r.post("", status_code=201, summary="Register a site and create its ingestion key")
+    def post_site(body: SiteIn, request: Request, key: AdminKey) -> dict[str, Any]:
+        store = request.app.state.store
+        cur = store.get_site(body.site_id)
+        fields = body.model_dump(exclude={"site_id", "rotate_key"}, exclude_none=True)
+        plain = None
+        if cur is None or not cur.get("key_id") or body.rotate_key:
+            if cur is not None and cur.get("key_id"):
+                store.revoke_api_key(cur["key_id"])
+            key_id, plain = create_key(store, ["write"], name=f"edge:{body.site_id}")
+            fields["key_id"] = key_id
+        row = store.upsert_site(body.site_id, **fields)
+        out = _site_out(row)
+        if plain is not None:
+            out["api_key"] = plain  # shown once
+        return out
+
+    return r
+
+
+def ingest_router() -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+    @r.post("/ingest", response_model=IngestResult, summary="Idempotent batch ingestion from an edge")
+    async def ingest(body: IngestBatch, request: Request, key: WriteKey) -> IngestResult:
+        import asyncio
+        import time
+
+        store = request.app.state.store
+        site = store.get_site(body.edge_id)
+        if site is None:
+            raise HTTPException(403, f"edge {body.edge_id!r} is not registered (POST /api/v1/sites)")
+        if site.get("key_id") != key.key_id and not key.has("admin"):
+            raise HTTPException(403, f"this API key is not bound to edge {body.edge_id!r}")
+        hook = getattr(request.app.state, "ingest_hook", None)
+        res, alerts = await asyncio.to_thread(apply_batch, store, body)
+        await asyncio.to_thread(store.upsert_site, body.edge_id, last_seen_ns=time.time_ns())
+        broker = getattr(request.app.state, "alert_broker", None)
+        if alerts and broker is not None and hasattr(broker, "notify"):
+            broker.notify()
+        if hook is not None:  # test hook: e.g. drop the connection after the commit
+            await hook(request, res)
+        return res
+
+    return r
+
+
+def _include_edge_routers(app: FastAPI) -> list[str]:
+    """Mount the edge helper's read routers (traffic, seismic, fdsnws, alerts) if available."""
+    mounted = []
+    try:
+        from service.edge import routers as edge_routers  # noqa: F401
+    except ImportError:
+        return mounted
+    import importlib
+
+    for name in ("traffic", "seismic", "fdsnws", "alerts", "subscriptions", "status"):
+        try:
+            mod = importlib.import_module(f"service.edge.routers.{name}")
+        except ImportError:
+            continue
+        router = getattr(mod, "router", None)
+        if router is None:
+            continue
+        if callable(router) and not isinstance(router, APIRouter):
+            try:
+                router = router()
+            except TypeError:
+                continue
+        app.include_router(router)
+        mounted.append(name)
+    return mounted
+
+
+def create_cloud_app(settings: Any = None, *, store: Any = None) -> FastAPI:
+    """Build the cloud FastAPI app.
+
+    Parameters
+    ----------
+    settings
+        :class:`service.settings.Settings` (``db_url`` is the cloud database:
+        ``postgresql://...`` in production, a SQLite path as the embedded default).
+    store
+        An already open store (tests); otherwise ``open_store(settings.db_url, outbox=False)``.
+    """
+    from service.settings import Settings
+    from service.store import open_store
+
+    settings = settings or Settings()
+    if store is None:
+        store = open_store(settings.db_url, outbox=False)
+    ensure_schema(store)
+
+    dispatcher_holder: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        disp = _start_dispatcher(app, settings)
+        if disp is not None:
+            dispatcher_holder["d"] = disp
+        try:
+            yield
+        finally:
+            d = dispatcher_holder.pop("d", None)
+            if d is not None:
+                try:
+                    res = d.stop()
+                    if hasattr(res, "__await__"):
+                        await res
+                except Exception:  # pragma: no cover
+                    log.exception("stopping the alert dispatcher")
+
+    app = FastAPI(
+        title="dasedge cloud",
+        version=VERSION,
+        openapi_url="/api/v1/openapi.json",
+        generate_unique_id_function=_unique_id,
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.role = "cloud"
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/v1/version", tags=["health"])
+    def version() -> dict[str, Any]:
+        return {"service": "dasedge-cloud", "api": VERSION, "schema": store.schema_version()}
+
+    app.include_router(sites_router())
+    app.include_router(ingest_router())
+    app.state.edge_routers = _include_edge_routers(app)
+
+    from service import web
+
+    app.include_router(web.router(lambda: app.state.store))
+    return app
+
+
+def _start_dispatcher(app: FastAPI, settings: Any) -> Any:
+    """Start the webhook dispatcher of :mod:`service.alerts` if it exists (None otherwise)."""
+    try:
+        from service import alerts
+    except ImportError:
+        return None
+    start = getattr(alerts, "start_dispatcher", None)
+    if start is None:
+        return None
+    try:
+        return start(app.state.store, settings)
+    except Exception:  # pragma: no cover - alerts are best effort at startup
+        log.exception("could not start the alert dispatcher")
+        return None
