@@ -1,0 +1,432 @@
+"""Phase association for DAS: a fast, vectorised re-implementation of the GaMMA idea.
+
+GaMMA (Zhu et al. 2022, JGR 127, e2021JB023249) treats each earthquake as a
+component of a Gaussian mixture over pick times whose mean is the predicted
+arrival ``t0 + |station - hypocentre| / v_phase``, and fits it with EM
+weighted by pick scores.  This module writes that method from scratch for
+thousands of DAS channels ("channels are stations"):
+
+1. **Pre-split** (1-D density clustering of pick times, the DBSCAN step):
+   picks are binned in time, bins with enough picks are active, active runs
+   padded by the array's maximum moveout form clusters; isolated picks are noise.
+2. **Initialisation by back-projection** instead of GaMMA's oversampled
+   uniform components: for every node of a coarse hypocentre grid the origin
+   time implied by each pick is histogrammed (one ``bincount`` for all nodes);
+   the best (node, origin) is a component, its picks are removed, repeat.
+3. **EM** with one uniform noise component: E-step responsibilities from the
+   Gaussian residual density; M-step = Gauss-Newton on (x, y, z, t0) with
+   Huber-weighted residuals (robust), per-component sigma and mixing weight;
+   components with too little weight are pruned, near-duplicates merged.
+4. **Post-filters** as GaMMA: residual cut ``max_sigma11``, one pick per
+   channel-phase (smallest residual), ``min_picks`` / ``min_p_picks`` /
+   ``min_s_picks``; final robust relocation with covariance -> uncertainties.
+
+Geometry: a collinear fiber is solved in line coordinates (along-line ``a``
+and perpendicular distance ``rho >= 0``; see :mod:`.geometry` for the
+ambiguity), any other fiber in full 3-D with ``z`` bounded to
+``[z_min_km, z_max_km]``.  Velocities are uniform (``vp``, ``vs`` km/s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dasedge.records import Pick, SeismicEvent, stable_id
+
+from .geometry import FiberGeometry
+from .magnitude import DEFAULT, ScalingRelation, estimate_magnitude
+
+
+@dataclass(frozen=True)
+class AssocConfig:
+    """Association settings (km, s)."""
+
+    vp: float = 6.0
+    vs: float = 6.0 / 1.73
+    max_sigma11: float = 0.5  # residual cut, s
+    min_picks: int = 20
+    min_p_picks: int = 0
+    min_s_picks: int = 0
+    xy_margin_km: float = 30.0  # search beyond the array ends / sides
+    z_min_km: float = 0.0
+    z_max_km: float = 30.0
+    grid_nodes: int = 600  # approximate size of the initialisation grid
+    bin_s: float = 0.5
+    cluster_bin_s: float = 1.0
+    cluster_min_picks: int | None = None  # per cluster_bin_s; default max(3, min_picks // 4)
+    em_iter: int = 25
+    huber_c: float = 1.5  # in units of the component sigma
+    sigma_min: float = 0.05
+    sigma_init: float = 0.3
+    max_events_per_cluster: int = 50
+    merge_dt_s: float = 1.0
+    merge_dist_km: float = 3.0
+
+
+@dataclass
+class AssocEvent:
+    """One associated event in solver coordinates (seconds relative to ``t_ref``)."""
+
+    t0: float
+    hypo: np.ndarray  # [D] in solver coordinates
+    cov: np.ndarray  # [D+1, D+1] covariance of (t0, hypo)
+    sigma: float
+    pick_idx: np.ndarray
+    residual: np.ndarray
+    num_p: int
+    num_s: int
+    score: float
+
+
+@dataclass
+class _Frame:
+    """Solver coordinate frame: collinear fibers use (along-line a, rho)."""
+
+    collinear: bool
+    centre: np.ndarray
+    axis: np.ndarray | None
+
+    @classmethod
+    def of(cls, xyz: np.ndarray, collinear: bool) -> "_Frame":
+        c = xyz.mean(axis=0)
+        if not collinear:
+            return cls(False, c, None)
+        p = xyz - c
+        if len(p) >= 2 and np.abs(p).max() > 0:
+            _, _, vt = np.linalg.svd(p, full_matrices=False)
+            u = vt[0]
+            if u[np.argmax(np.abs(u))] < 0:
+                u = -u
+        else:
+            u = np.array([1.0, 0.0, 0.0])
+        return cls(True, c, u)
+
+    def stations(self, xyz: np.ndarray) -> np.ndarray:
+        if not self.collinear:
+            return xyz - self.centre
+        a = (xyz - self.centre) @ self.axis
+        return np.column_stack([a, np.zeros_like(a)])
+
+    def to_xyz(self, hypo: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """Hypocentre in the input frame, and rho (collinear only)."""
+        if not self.collinear:
+            return hypo + self.centre, None
+        return self.centre + hypo[0] * self.axis, float(hypo[1])
+
+
+def time_clusters(t: np.ndarray, w: np.ndarray, cfg: AssocConfig, pad_s: float) -> np.ndarray:
+    """Label picks by 1-D density clusters of time (-1 = isolated noise).
+
+    Bins of ``cluster_bin_s`` with at least ``cluster_min_picks`` picks are
+    active; runs of active bins padded by ``pad_s`` on both sides (merged when
+    they touch) are clusters.
+    """
+    if t.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    tmin = float(t.min())
+    nb = int((t.max() - tmin) / cfg.cluster_bin_s) + 1
+    b = ((t - tmin) / cfg.cluster_bin_s).astype(np.int64)
+    counts = np.bincount(b, minlength=nb)
+    thr = cfg.cluster_min_picks if cfg.cluster_min_picks is not None else max(3, cfg.min_picks // 4)
+    active = counts >= thr
+    if not active.any():
+        return np.full(t.size, -1, dtype=np.int64)
+    pad = int(np.ceil(pad_s / cfg.cluster_bin_s))
+    # dilate the active mask by pad bins
+    cs = np.concatenate([[0], np.cumsum(active)])
+    lo = np.clip(np.arange(nb) - pad, 0, nb)
+    hi = np.clip(np.arange(nb) + pad + 1, 0, nb)
+    dil = (cs[hi] - cs[lo]) > 0
+    run_id = np.cumsum(np.diff(np.concatenate([[0], dil.astype(np.int8)])) == 1) - 1
+    labels_bin = np.where(dil, run_id, -1)
+    return labels_bin[b]
+
+
+def _travel(stations: np.ndarray, hypo: np.ndarray, vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Travel times ``[N, K]`` and distances for hypocentres ``[K, D]``."""
+    diff = hypo[None, :, :] - stations[:, None, :]
+    d = np.sqrt((diff**2).sum(-1)) + 1e-6
+    return d / vel[:, None], d
+
+
+def _grid(st: np.ndarray, cfg: AssocConfig, collinear: bool) -> np.ndarray:
+    lo = st.min(axis=0) - cfg.xy_margin_km
+    hi = st.max(axis=0) + cfg.xy_margin_km
+    if collinear:
+        n_rho = 12
+        n_a = max(8, cfg.grid_nodes // n_rho)
+        a = np.linspace(lo[0], hi[0], n_a)
+        rho = np.linspace(0.5, cfg.z_max_km, n_rho)
+        A, R = np.meshgrid(a, rho, indexing="ij")
+        return np.column_stack([A.ravel(), R.ravel()])
+    zs = np.linspace(max(cfg.z_min_km, 1.0), cfg.z_max_km * 0.6, 3)
+    n_xy = max(4, int(np.sqrt(cfg.grid_nodes / len(zs))))
+    X, Y, Z = np.meshgrid(np.linspace(lo[0], hi[0], n_xy), np.linspace(lo[1], hi[1], n_xy), zs, indexing="ij")
+    return np.column_stack([X.ravel(), Y.ravel(), Z.ravel()])
+
+
+def _backproject_init(t, st, vel, w, cfg: AssocConfig, collinear: bool) -> list[tuple[float, np.ndarray]]:
+    """Greedy back-projection: (t0, hypo) candidates with >= min_picks supporting picks."""
+    grid = _grid(st, cfg, collinear)
+    tt, _ = _travel(st, grid, vel)
+    o = (t[:, None] - tt).astype(np.float32)  # [N, G] implied origin times
+    omin = float(o.min())
+    nb = int((float(o.max()) - omin) / cfg.bin_s) + 2
+    G = grid.shape[0]
+    bins = ((o - omin) / cfg.bin_s).astype(np.int64) + np.arange(G)[None, :] * nb
+    counts = np.bincount(bins.ravel(), weights=np.repeat(w, G), minlength=G * nb).reshape(G, nb)
+    alive = np.ones(t.size, bool)
+    tol = max(cfg.bin_s, cfg.max_sigma11) * 1.5
+    need = cfg.min_picks * float(np.median(w)) * 0.8
+    out = []
+    for _ in range(cfg.max_events_per_cluster):
+        c2 = counts[:, :-1] + counts[:, 1:]
+        g, b = np.unravel_index(int(np.argmax(c2)), c2.shape)
+        if c2[g, b] < need:
+            break
+        t0 = omin + (b + 1) * cfg.bin_s
+        used = alive & (np.abs(o[:, g] - t0) < tol)
+        # refine t0 as the weighted median of implied origins of the supporting picks
+        if used.any():
+            t0 = float(np.median(o[used, g]))
+        out.append((t0, grid[g].copy()))
+        idx = np.flatnonzero(used)
+        if idx.size:
+            sub = counts.ravel()
+            np.subtract.at(sub, bins[idx].ravel(), np.repeat(w[idx], G))
+            counts = sub.reshape(G, nb)
+        alive &= ~used
+    return out
+
+
+def _huber(u: np.ndarray, c: float) -> np.ndarray:
+    a = np.abs(u)
+    return np.where(a <= c, 1.0, c / np.maximum(a, 1e-12))
+
+
+def _gn_step(t, st, vel, W, t0, hypo, lo, hi, lam=1e-3):
+    """One weighted Gauss-Newton step for all components at once; returns new (t0, hypo, r)."""
+    tt, d = _travel(st, hypo, vel)
+    r = t[:, None] - (t0[None, :] + tt)  # [N, K]
+    diff = hypo[None, :, :] - st[:, None, :]  # [N, K, D]
+    J = np.concatenate([np.ones(r.shape + (1,)), diff / (d * vel[:, None])[..., None]], axis=-1)  # [N, K, D+1]
+    A = np.einsum("nk,nka,nkb->kab", W, J, J)
+    b = np.einsum("nk,nka,nk->ka", W, J, r)
+    D1 = A.shape[-1]
+    A = A + lam * (np.trace(A, axis1=1, axis2=2)[:, None, None] / D1 + 1e-9) * np.eye(D1)[None]
+    delta = np.linalg.solve(A, b[..., None])[..., 0]
+    # limit the spatial step to keep GN stable far from the solution
+    step = np.linalg.norm(delta[:, 1:], axis=1, keepdims=True)
+    scale = np.minimum(1.0, 5.0 / np.maximum(step, 1e-12))
+    delta[:, 1:] *= scale
+    t0 = t0 + delta[:, 0]
+    hypo = np.clip(hypo + delta[:, 1:], lo, hi)
+    return t0, hypo, A
+
+
+def _em(t, st, vel, w, init, cfg: AssocConfig, lo, hi, span: float):
+    K = len(init)
+    t0 = np.array([c[0] for c in init], float)
+    hypo = np.array([c[1] for c in init], float)
+    sigma = np.full(K, cfg.sigma_init)
+    pi = np.full(K, 0.9 / K)
+    pi0 = 0.1
+    N = t.size
+    for it in range(cfg.em_iter):
+        tt, _ = _travel(st, hypo, vel)
+        r = t[:, None] - (t0[None, :] + tt)
+        logp = np.log(pi)[None, :] - np.log(sigma)[None, :] - 0.5 * np.log(2 * np.pi) - 0.5 * (r / sigma[None, :]) ** 2
+        logn = np.log(pi0) - np.log(span)
+        m = np.maximum(logp.max(axis=1), logn)
+        e = np.exp(logp - m[:, None])
+        en = np.exp(logn - m)
+        tot = e.sum(axis=1) + en
+        resp = e / tot[:, None]
+        Nk = resp.sum(axis=0)
+        W = resp * w[:, None] * _huber(r / sigma[None, :], cfg.huber_c)
+        t0, hypo, _ = _gn_step(t, st, vel, W, t0, hypo, lo, hi)
+        tt, _ = _travel(st, hypo, vel)
+        r = t[:, None] - (t0[None, :] + tt)
+        wr = resp * w[:, None]
+        sigma = np.sqrt((wr * np.minimum(r**2, (3 * cfg.max_sigma11) ** 2)).sum(0) / np.maximum(wr.sum(0), 1e-9))
+        sigma = np.clip(sigma, cfg.sigma_min, 2.0)
+        pi0 = max(float((en / tot).sum() / N), 1e-3)
+        pi = np.maximum(Nk / N, 1e-9)
+        # prune empty components
+        keep = Nk >= 0.5 * cfg.min_picks
+        # merge near-duplicates (keep the heavier)
+        order = np.argsort(-Nk)
+        for a_i, a in enumerate(order):
+            if not keep[a]:
+                continue
+            for b in order[a_i + 1 :]:
+                if keep[b] and abs(t0[a] - t0[b]) < cfg.merge_dt_s and np.linalg.norm(hypo[a] - hypo[b]) < cfg.merge_dist_km:
+                    keep[b] = False
+        if not keep.all():
+            t0, hypo, sigma, pi = t0[keep], hypo[keep], sigma[keep], pi[keep]
+            if t0.size == 0:
+                break
+        tot_pi = pi.sum() + pi0
+        pi, pi0 = pi / tot_pi, pi0 / tot_pi
+    return t0, hypo, sigma
+
+
+def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.ndarray, chan: np.ndarray,
+                     cfg: AssocConfig, collinear: bool) -> tuple[list[AssocEvent], _Frame]:
+    """Associate picks given as arrays (times in s, station coordinates in km).
+
+    Returns the events (pick indices refer to the input arrays) and the solver frame.
+    """
+    t = np.asarray(t, float)
+    w = np.clip(np.asarray(w, float), 1e-3, None)
+    frame = _Frame.of(xyz, collinear)
+    st_all = frame.stations(xyz)
+    vel_all = np.where(is_s, cfg.vs, cfg.vp)
+    D = st_all.shape[1]
+    if collinear:
+        lo = np.array([st_all[:, 0].min() - cfg.xy_margin_km, 0.0])
+        hi = np.array([st_all[:, 0].max() + cfg.xy_margin_km, cfg.z_max_km])
+    else:
+        lo = np.r_[st_all[:, :2].min(0) - cfg.xy_margin_km, cfg.z_min_km - frame.centre[2]]
+        hi = np.r_[st_all[:, :2].max(0) + cfg.xy_margin_km, cfg.z_max_km - frame.centre[2]]
+    aperture = float(np.ptp(st_all, axis=0).max()) if len(st_all) > 1 else 0.0
+    pad = (aperture + cfg.z_max_km) / cfg.vs * 0.5 + 2.0
+    labels = time_clusters(t, w, cfg, pad)
+    events: list[AssocEvent] = []
+    for lab in np.unique(labels[labels >= 0]):
+        idx = np.flatnonzero(labels == lab)
+        if idx.size < cfg.min_picks:
+            continue
+        tc, st, vel, wc = t[idx], st_all[idx], vel_all[idx], w[idx]
+        init = _backproject_init(tc, st, vel, wc, cfg, collinear)
+        if not init:
+            continue
+        span = max(float(np.ptp(tc)), 1.0)
+        t0, hypo, sigma = _em(tc, st, vel, wc, init, cfg, lo, hi, span)
+        if t0.size == 0:
+            continue
+        events += _finalise(tc, st, vel, wc, is_s[idx], chan[idx], idx, t0, hypo, sigma, cfg, lo, hi)
+    events.sort(key=lambda e: e.t0)
+    return events, frame
+
+
+def _finalise(t, st, vel, w, is_s, chan, idx, t0, hypo, sigma, cfg, lo, hi) -> list[AssocEvent]:
+    tt, _ = _travel(st, hypo, vel)
+    r = t[:, None] - (t0[None, :] + tt)
+    z = np.abs(r) / sigma[None, :]
+    best = np.argmin(z, axis=1)
+    rb = r[np.arange(t.size), best]
+    out = []
+    for k in range(t0.size):
+        sel = np.flatnonzero((best == k) & (np.abs(rb) <= cfg.max_sigma11))
+        if sel.size < cfg.min_picks:
+            continue
+        # one pick per channel-phase: smallest |residual|
+        key = chan[sel] * 2 + is_s[sel].astype(np.int64)
+        order = np.lexsort((np.abs(rb[sel]), key))
+        ks = key[order]
+        first = np.r_[True, ks[1:] != ks[:-1]]
+        sel = np.sort(sel[order[first]])
+        if sel.size < cfg.min_picks:
+            continue
+        # robust relocation on the assigned picks only
+        tk, hk = t0[k : k + 1].copy(), hypo[k : k + 1].copy()
+        s_k = max(float(sigma[k]), cfg.sigma_min)
+        for _ in range(6):
+            ttk, _ = _travel(st[sel], hk, vel[sel])
+            rk = t[sel] - (tk[0] + ttk[:, 0])
+            Wk = (w[sel] * _huber(rk / s_k, cfg.huber_c))[:, None]
+            tk, hk, A = _gn_step(t[sel], st[sel], vel[sel], Wk, tk, hk, lo, hi, lam=1e-6)
+        ttk, _ = _travel(st[sel], hk, vel[sel])
+        rk = t[sel] - (tk[0] + ttk[:, 0])
+        keep = np.abs(rk) <= cfg.max_sigma11
+        sel, rk = sel[keep], rk[keep]
+        n_s = int(is_s[sel].sum())
+        n_p = int(sel.size - n_s)
+        if sel.size < cfg.min_picks or n_p < cfg.min_p_picks or n_s < cfg.min_s_picks:
+            continue
+        s_rms = float(np.sqrt(np.mean(rk**2))) if rk.size else cfg.sigma_min
+        s_eff = max(s_rms, cfg.sigma_min)
+        try:
+            cov = np.linalg.inv(A[0] / max(np.mean(w[sel]), 1e-9) ) * s_eff**2
+        except np.linalg.LinAlgError:
+            cov = np.full(A[0].shape, np.nan)
+        out.append(AssocEvent(float(tk[0]), hk[0].copy(), cov, s_rms, idx[sel], rk, n_p, n_s,
+                              float(w[sel].sum())))
+    return out
+
+
+@dataclass
+class Association:
+    """Result of :func:`associate_picks`."""
+
+    events: list[SeismicEvent]
+    picks: list[Pick]  # input picks, with ``event_id`` for associated ones
+    raw: list[AssocEvent] = field(default_factory=list)
+
+
+def associate_picks(picks: list[Pick], geometry: FiberGeometry | None = None, cfg: AssocConfig | None = None,
+                    relation: ScalingRelation = DEFAULT, fiber_id: str | None = None) -> Association:
+    """Associate :class:`Pick` records into :class:`SeismicEvent` records.
+
+    Without ``geometry`` the fiber is straight (channel position = ``distance_m``).
+    Event ids are stable: ``stable_id(fiber, origin rounded to 0.1 s, x rounded to 100 m)``.
+    """
+    from dataclasses import replace
+
+    from .geometry import straight
+
+    cfg = cfg or AssocConfig()
+    if not picks:
+        return Association([], [])
+    fid = fiber_id or picks[0].fiber_id
+    chan = np.array([p.channel for p in picks], np.int64)
+    if geometry is None:
+        xyz = np.column_stack([np.array([p.distance_m for p in picks]) / 1000.0, np.zeros(len(picks)), np.zeros(len(picks))])
+        collinear = True
+    else:
+        xyz = geometry.lookup(chan)
+        collinear = geometry.collinear
+    ok = np.all(np.isfinite(xyz), axis=1)
+    t_ns = np.array([p.t_ns for p in picks], np.int64)
+    t_ref = int(t_ns.min())
+    t = (t_ns - t_ref) / 1e9
+    is_s = np.array([p.phase == "S" for p in picks])
+    w = np.array([p.score for p in picks], float)
+    amp = np.array([p.amplitude if p.amplitude is not None else np.nan for p in picks], float)
+    ok_idx = np.flatnonzero(ok)
+    raw, frame = associate_arrays(t[ok], xyz[ok], is_s[ok], w[ok], chan[ok], cfg, collinear)
+    events: list[SeismicEvent] = []
+    eid_of = np.full(len(picks), None, dtype=object)
+    for ev in raw:
+        pidx = ok_idx[ev.pick_idx]
+        pos, rho = frame.to_xyz(ev.hypo)
+        hyp_xyz = pos if rho is None else pos  # on the line for collinear
+        d_km = np.sqrt(((xyz[pidx] - hyp_xyz) ** 2).sum(1) + (rho**2 if rho is not None else 0.0))
+        mag, _ = estimate_magnitude(amp[pidx], d_km, np.where(is_s[pidx], "S", "P"), relation)
+        origin_ns = t_ref + int(round(ev.t0 * 1e9))
+        var = np.diag(ev.cov)
+        loc_unc = float(np.sqrt(np.nansum(var[1:]))) * 1000.0 if np.all(np.isfinite(var)) else None
+        if geometry is None:
+            x_m, y_m, depth_m = float(pos[0] * 1000.0), None, float(rho * 1000.0)
+            lon = lat = None
+        elif rho is not None:
+            x_m, y_m, depth_m = float(ev.hypo[0] * 1000.0), None, float(rho * 1000.0)
+            lon, lat = geometry.to_lonlat(float(pos[0]), float(pos[1]))
+        else:
+            x_m, y_m, depth_m = float(pos[0] * 1000.0), float(pos[1] * 1000.0), float(pos[2] * 1000.0)
+            lon, lat = geometry.to_lonlat(float(pos[0]), float(pos[1]))
+        eid = stable_id(fid, round(origin_ns / 1e8), round(x_m / 100.0), prefix="ev_")
+        events.append(SeismicEvent(
+            id=eid, fiber_id=fid, origin_ns=origin_ns, x_m=round(x_m, 1), y_m=y_m,
+            depth_m=round(depth_m, 1), magnitude=mag, num_picks=int(pidx.size), num_p=ev.num_p, num_s=ev.num_s,
+            latitude=lat, longitude=lon,
+            origin_uncertainty_s=round(float(np.sqrt(var[0])), 4) if np.isfinite(var[0]) else None,
+            location_uncertainty_m=round(loc_unc, 1) if loc_unc is not None else None,
+            score=round(ev.score, 3),
+        ))
+        eid_of[pidx] = eid
+    out_picks = [replace(p, event_id=e) if e is not None else p for p, e in zip(picks, eid_of)]
+    return Association(events, out_picks, raw)

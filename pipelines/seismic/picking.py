@@ -1,0 +1,390 @@
+"""Phase picking: windows -> tiled network -> stitched probabilities -> picks.
+
+One code path serves batch files and Kafka streams: :class:`StreamPicker`
+takes raw :class:`~dasedge.block.DASBlock` chunks in time order, cuts fixed
+model windows on a grid anchored at the stream start (``window`` samples at
+100 Hz every ``step`` samples), runs :func:`~pipelines.seismic.stitch.annotate_tiled`
+on each window, and keeps from each window only its *owned interval*
+``[window - tail - step, window - tail)`` (the first window owns from its start,
+the flush owns to the end).  The owned probability segments tile the time
+axis exactly once, so peak picking on the stitched probability stream emits
+every pick exactly once, whatever the block sizes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from dasedge.block import DASBlock
+from dasedge.records import Pick, stable_id
+
+from .preprocess import MODEL_FS, Prepared, prepare
+from .stitch import annotate_tiled
+
+PHASES = ("P", "S")
+
+
+@dataclass(frozen=True)
+class PickerConfig:
+    """Windowing and peak-picking settings (samples are at the 100 Hz model rate).
+
+    The two presets trade latency against compute: ``latency`` (10.24 s windows
+    every 2 s, 1.5 s look-ahead: ~5x model compute per second of data) for
+    alerts; ``throughput`` (30.72 s windows every 25.6 s) for batch files.
+    """
+
+    window: int = 3072
+    step: int = 2560
+    tail: int = 256
+    tile_nx: int = 2048
+    overlap_x: int = 128
+    tile_nt: int = 4096
+    overlap_t: int = 512
+    threshold: float = 0.3
+    kernel: int = 21
+    max_per_30s: int = 10
+    amp_window: int = 100  # samples after the pick searched for the peak |strain rate|
+    spatial: int | str = "auto"
+    highpass_hz: float | None = 1.0
+    normalize: bool = True
+    fs: float = MODEL_FS
+
+    def __post_init__(self) -> None:
+        if not (0 < self.step <= self.window - self.tail) or self.tail < 0:
+            raise ValueError("need 0 < step <= window - tail and tail >= 0")
+        if self.kernel % 2 != 1:
+            raise ValueError("kernel must be odd")
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> "PickerConfig":
+        presets = {
+            "throughput": cls(),
+            "latency": cls(window=1024, step=200, tail=150, tile_nt=1024, overlap_t=128),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown preset {name!r}; expected one of {sorted(presets)}")
+        return replace(presets[name], **changes)
+
+
+def detect_peaks(prob: np.ndarray, threshold: float, kernel: int = 21, top_k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local maxima along time for all channels at once.
+
+    Parameters
+    ----------
+    prob
+        ``[nt, nx]`` probabilities of one phase.
+    threshold
+        Keep peaks with ``score > threshold``.
+    kernel
+        Max-pool length along time (odd; 21 samples = +-0.1 s at 100 Hz).
+    top_k
+        Keep at most this many highest peaks per channel.
+
+    Returns
+    -------
+    ``(it, ix, score)`` arrays sorted by channel, then time.
+    """
+    mx = ndimage.maximum_filter1d(prob, size=kernel, axis=0, mode="constant", cval=-np.inf)
+    mask = (prob == mx) & (prob > threshold)
+    # plateaus: keep only the first sample of equal neighbours
+    mask[1:] &= prob[1:] != prob[:-1]
+    it, ix = np.nonzero(mask)
+    score = prob[it, ix]
+    if top_k is not None and it.size:
+        order = np.lexsort((-score, ix))
+        ix_s = ix[order]
+        first = np.r_[0, np.flatnonzero(np.diff(ix_s)) + 1]
+        rank = np.arange(ix_s.size) - np.repeat(first, np.diff(np.r_[first, ix_s.size]))
+        keep = order[rank < top_k]
+        it, ix, score = it[keep], ix[keep], score[keep]
+    order = np.lexsort((it, ix))
+    return it[order], ix[order], score[order]
+
+
+def forward_peak_abs(x: np.ndarray, n: int) -> np.ndarray:
+    """``out[t] = max |x[t - 5 : t + n]|`` along time (peak amplitude just after each sample)."""
+    a = np.abs(x)
+    size = n + 5
+    # maximum_filter1d window of ``size`` centred at origin; shift it forward
+    origin = -(size // 2) + 5
+    origin = int(np.clip(origin, -(size // 2), (size - 1) // 2))
+    return ndimage.maximum_filter1d(a, size=size, axis=0, origin=origin, mode="nearest")
+
+
+def _accepts_offset(fn: Callable) -> bool:
+    try:
+        return "offset" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_model(prep: Prepared, annotator: Any, cfg: PickerConfig) -> np.ndarray:
+    """Tiled network output ``[3, nt, nx]`` for one prepared window.
+
+    ``annotator`` is a callable ``x -> probs`` or an object with ``annotate``.  If it
+    accepts an ``offset`` keyword (an oracle), it receives
+    ``offset=(t0_ns, fs, source_channels)`` of each tile.
+    """
+    fn = getattr(annotator, "annotate", annotator)
+    if _accepts_offset(fn):
+        def call(tile: np.ndarray, pos: tuple[int, int]) -> np.ndarray:
+            t0 = prep.t0_ns + round(pos[0] * 1e9 / prep.fs)
+            chans = prep.cmap.channel[pos[1] : pos[1] + tile.shape[1]]
+            return fn(tile, offset=(t0, prep.fs, chans))
+        return annotate_tiled(prep.model_input, call, tile_nt=cfg.tile_nt, tile_nx=cfg.tile_nx,
+                              overlap_t=cfg.overlap_t, overlap_x=cfg.overlap_x, with_offset=True)
+    return annotate_tiled(prep.model_input, fn, tile_nt=cfg.tile_nt, tile_nx=cfg.tile_nx,
+                          overlap_t=cfg.overlap_t, overlap_x=cfg.overlap_x)
+
+
+@dataclass
+class _Segment:
+    """Stitched, owned stream data kept between windows (the overlap buffer)."""
+
+    g0: int  # global 100 Hz sample index of row 0
+    prob: np.ndarray  # [n, nx, 2] P and S probabilities
+    amp: np.ndarray  # [n, nx] forward peak |strain rate|
+
+
+@dataclass
+class StreamPicker:
+    """Stateful picker for one fiber stream; emits each pick exactly once.
+
+    Feed raw blocks in time order with :meth:`push`; call :meth:`flush` at the
+    end of a finite stream.  Both return the new :class:`~dasedge.records.Pick` s.
+    """
+
+    annotator: Any
+    cfg: PickerConfig = field(default_factory=PickerConfig)
+    fiber_id: str | None = None
+
+    origin_ns: int | None = field(default=None, init=False)
+    _raw: list[DASBlock] = field(default_factory=list, init=False)
+    _raw_g0: float = field(default=0.0, init=False)  # raw sample index of _raw[0] row 0
+    _raw_fs: float | None = field(default=None, init=False)
+    _k: int = field(default=0, init=False)  # next window index
+    _owned_to: int = field(default=0, init=False)  # global samples < this are owned/stitched
+    _seg: _Segment | None = field(default=None, init=False)
+    _picked_to: int = field(default=0, init=False)  # picks emitted for samples < this
+    _template: DASBlock | None = field(default=None, init=False)
+    _cmap: Any = field(default=None, init=False)
+    windows_processed: int = field(default=0, init=False)
+
+    # ------------------------------------------------------------- raw buffer
+    def _raw_len(self) -> int:
+        return sum(b.n_time for b in self._raw)
+
+    def _raw_slice(self, lo: int, hi: int) -> np.ndarray:
+        """Raw rows ``[lo, hi)`` (absolute raw indices), zero-padded beyond the buffer."""
+        data = np.concatenate([b.data for b in self._raw], axis=0) if len(self._raw) > 1 else self._raw[0].data
+        base = int(round(self._raw_g0))
+        a, b = lo - base, hi - base
+        if a < 0:
+            raise RuntimeError("raw buffer no longer holds the requested window")
+        out = data[a:b]
+        if out.shape[0] < hi - lo:
+            out = np.vstack([out, np.zeros((hi - lo - out.shape[0], data.shape[1]), np.float32)])
+        return out
+
+    def _trim_raw(self, keep_from: int) -> None:
+        base = int(round(self._raw_g0))
+        drop = keep_from - base
+        while self._raw and drop >= self._raw[0].n_time:
+            drop -= self._raw[0].n_time
+            base += self._raw[0].n_time
+            self._raw.pop(0)
+        if self._raw and drop > 0:
+            first = self._raw[0]
+            self._raw[0] = first.select(samples=slice(drop, None))
+            base += drop
+        self._raw_g0 = base
+
+    def _raw_per_model(self) -> float:
+        assert self._raw_fs is not None
+        return self._raw_fs / self.cfg.fs
+
+    # ---------------------------------------------------------------- public
+    def push(self, block: DASBlock) -> list[Pick]:
+        """Add a raw block; process every window that is now complete."""
+        if self.origin_ns is None:
+            self.origin_ns = block.t0_ns
+            self._raw_fs = block.fs
+            self._template = block
+            self.fiber_id = self.fiber_id or block.fiber_id
+            ratio = self.cfg.step * block.fs / self.cfg.fs
+            if abs(ratio - round(ratio)) > 1e-6:
+                raise ValueError(f"step of {self.cfg.step} model samples is not a whole number of raw samples at {block.fs} Hz")
+        self._raw.append(block)
+        picks: list[Pick] = []
+        r = self._raw_per_model()
+        avail = self._raw_g0 + self._raw_len()
+        while (self._k * self.cfg.step + self.cfg.window) * r <= avail + 1e-6:
+            picks += self._process_window(self._k * self.cfg.step, final=False)
+            self._k += 1
+            self._trim_raw(int(round(self._k * self.cfg.step * r)))
+        return picks
+
+    def flush(self) -> list[Pick]:
+        """Process the remaining data (a last window aligned to the stream end)."""
+        if self.origin_ns is None or not self._raw:
+            return []
+        r = self._raw_per_model()
+        end_raw = self._raw_g0 + self._raw_len()
+        end_g = int(np.floor(end_raw / r + 1e-9))
+        if end_g <= self._owned_to:
+            return self._pick_segment(final=True)
+        start = max(0, end_g - self.cfg.window)
+        start = max(start, int(np.ceil(self._raw_g0 / r - 1e-9)))
+        return self._process_window(start, final=True, end_g=end_g)
+
+    # ------------------------------------------------------------- internals
+    def _process_window(self, g_start: int, *, final: bool, end_g: int | None = None) -> list[Pick]:
+        cfg = self.cfg
+        r = self._raw_per_model()
+        lo = int(round(g_start * r))
+        hi = int(round((g_start + cfg.window) * r))
+        assert self._template is not None and self.origin_ns is not None
+        raw = self._raw_slice(lo, hi)
+        t0 = self.origin_ns + round(lo / self._raw_fs * 1e9)
+        blk = self._template.new(data=raw, t0_ns=t0)
+        prep = prepare(blk, fs=cfg.fs, spatial=cfg.spatial, highpass_hz=cfg.highpass_hz,
+                       normalize=cfg.normalize, n_out=cfg.window)
+        self._cmap = prep.cmap
+        probs = run_model(prep, self.annotator, cfg)
+        self.windows_processed += 1
+        own_hi = (end_g - g_start) if final else cfg.window - cfg.tail
+        own_lo = self._owned_to - g_start
+        if own_lo < 0:
+            raise RuntimeError("gap in owned intervals")
+        amp = forward_peak_abs(prep.strain_rate, min(cfg.amp_window, max(cfg.tail, 1)) if not final else cfg.amp_window)
+        seg_prob = np.stack([probs[1, own_lo:own_hi], probs[2, own_lo:own_hi]], axis=-1)
+        seg_amp = amp[own_lo:own_hi]
+        if self._seg is None:
+            self._seg = _Segment(g_start + own_lo, seg_prob, seg_amp)
+        else:
+            self._seg = _Segment(self._seg.g0, np.concatenate([self._seg.prob, seg_prob]), np.concatenate([self._seg.amp, seg_amp]))
+        self._owned_to = g_start + own_hi
+        return self._pick_segment(final=final)
+
+    def _pick_segment(self, *, final: bool) -> list[Pick]:
+        cfg = self.cfg
+        seg = self._seg
+        if seg is None:
+            return []
+        half = cfg.kernel // 2
+        n = seg.prob.shape[0]
+        lo = self._picked_to - seg.g0
+        hi = n if final else n - half
+        if hi <= lo:
+            return []
+        top_k = max(int(round((hi - lo) / (30 * cfg.fs) * cfg.max_per_30s)), 3)
+        picks: list[Pick] = []
+        for ip, phase in enumerate(PHASES):
+            it, ix, score = detect_peaks(seg.prob[:, :, ip], cfg.threshold, cfg.kernel, top_k=None)
+            sel = (it >= lo) & (it < hi)
+            it, ix, score = it[sel], ix[sel], score[sel]
+            if it.size:
+                # per-channel top-K within this segment
+                order = np.lexsort((-score, ix))
+                ix_s = ix[order]
+                first = np.r_[0, np.flatnonzero(np.diff(ix_s)) + 1]
+                rank = np.arange(ix_s.size) - np.repeat(first, np.diff(np.r_[first, ix_s.size]))
+                keep = np.sort(order[rank < top_k])
+                it, ix, score = it[keep], ix[keep], score[keep]
+            picks += self._make_picks(seg.g0 + it, ix, score, seg.amp[it, ix], phase)
+        self._picked_to = seg.g0 + hi
+        # keep 2*half rows of context for the next max-pool
+        keep_from = max(0, hi - 2 * half)
+        self._seg = _Segment(seg.g0 + keep_from, seg.prob[keep_from:], seg.amp[keep_from:])
+        picks.sort(key=lambda p: (p.t_ns, p.channel, p.phase))
+        return picks
+
+    def _make_picks(self, g: np.ndarray, ix: np.ndarray, score: np.ndarray, amp: np.ndarray, phase: str) -> list[Pick]:
+        assert self.origin_ns is not None
+        t_ns = self.origin_ns + np.round(g * (1e9 / self.cfg.fs)).astype(np.int64)
+        chans = self._cmap.channel[ix]
+        dist = self._cmap.distance_m[ix]
+        fid = self.fiber_id or "fiber0"
+        return [
+            Pick(
+                id=stable_id(fid, int(c), phase, int(t), prefix="pk_"),
+                fiber_id=fid,
+                channel=int(c),
+                distance_m=float(d),
+                t_ns=int(t),
+                phase=phase,  # type: ignore[arg-type]
+                score=round(float(s), 4),
+                amplitude=float(a),
+            )
+            for t, c, d, s, a in zip(t_ns.tolist(), chans.tolist(), dist.tolist(), score.tolist(), amp.tolist())
+        ]
+
+
+def pick_blocks(blocks: Iterable[DASBlock], annotator: Any, cfg: PickerConfig | None = None) -> list[Pick]:
+    """Batch picking of a time-ordered sequence of blocks (same code as streaming)."""
+    sp = StreamPicker(annotator, cfg or PickerConfig())
+    out: list[Pick] = []
+    for b in blocks:
+        out += sp.push(b)
+    out += sp.flush()
+    return out
+
+
+class OracleAnnotator:
+    """Test/evaluation annotator: Gaussian probabilities around known arrivals.
+
+    Parameters
+    ----------
+    arrivals
+        Sequence of ``(channel, t_ns, phase)`` (source channel indices).
+    sigma_s
+        Gaussian width (PhaseNet-DAS labels use 0.25 s sample sigma; 0.1 s here).
+    peak
+        Peak probability.
+    jitter_s, miss_rate
+        Optional per-arrival timing jitter and drop-out (fixed at construction).
+    false_per_channel_hour
+        Optional false picks (random times/channels within ``span``).
+    edge_fade
+        If > 0, probabilities fade to 0 over this many samples at tile edges,
+        mimicking a network that needs context (for the tile-edge test).
+    """
+
+    def __init__(self, arrivals: Sequence[tuple[int, int, str]], *, sigma_s: float = 0.1, peak: float = 0.9,
+                 jitter_s: float = 0.0, miss_rate: float = 0.0, seed: int = 0, edge_fade: int = 0,
+                 false_arrivals: Sequence[tuple[int, int, str]] = ()) -> None:
+        rng = np.random.default_rng(seed)
+        arr = list(arrivals)
+        keep = rng.random(len(arr)) >= miss_rate
+        jit = rng.normal(0, jitter_s, len(arr)) if jitter_s > 0 else np.zeros(len(arr))
+        rows = [(c, t + int(j * 1e9), p) for (c, t, p), k, j in zip(arr, keep, jit) if k] + list(false_arrivals)
+        self.channel = np.array([r[0] for r in rows], dtype=np.int64)
+        self.t_ns = np.array([r[1] for r in rows], dtype=np.int64)
+        self.phase = np.array([1 if r[2] == "P" else 2 for r in rows], dtype=np.int64)
+        self.sigma_s = sigma_s
+        self.peak = peak
+        self.edge_fade = edge_fade
+
+    def annotate(self, x: np.ndarray, offset: tuple[int, float, np.ndarray]) -> np.ndarray:
+        t0_ns, fs, chans = offset
+        nt, nx = x.shape
+        out = np.zeros((3, nt, nx), np.float32)
+        pos = {int(c): i for i, c in enumerate(np.asarray(chans).tolist())}
+        t_rel = (self.t_ns - t0_ns) / 1e9
+        w = 5 * self.sigma_s
+        sel = np.flatnonzero(np.isin(self.channel, np.asarray(chans)) & (t_rel > -w) & (t_rel < nt / fs + w))
+        tt = np.arange(nt) / fs
+        for i in sel:
+            g = self.peak * np.exp(-0.5 * ((tt - t_rel[i]) / self.sigma_s) ** 2)
+            col = pos[int(self.channel[i])]
+            out[self.phase[i], :, col] = np.maximum(out[self.phase[i], :, col], g)
+        if self.edge_fade:
+            f = np.minimum(1.0, np.minimum(np.arange(nt) + 1, nt - np.arange(nt)) / self.edge_fade)
+            out[1:] *= f[None, :, None].astype(np.float32)
+        out[0] = np.clip(1 - out[1] - out[2], 0, 1)
+        return out
