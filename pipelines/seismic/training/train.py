@@ -1,0 +1,186 @@
+"""CPU training of PhaseNet-DAS (bounded wall time, resumable).
+
+``dasedge model train --out runs/x --minutes 60 --variant edge --labels truth``
+
+* AdamW (lr 1e-3, weight decay 0.1), linear warm-up from ×0.01 then cosine
+  decay over ``--total-steps``; soft-label cross-entropy with channel mask.
+* Examples are generated on the fly from deterministic seeds
+  (``seed = seed0 + step * batch + i``, all below :data:`scenes.EVAL_SEED0`),
+  so a resumed run sees exactly the examples it would have seen.
+* A checkpoint (model, optimiser, scheduler, torch RNG, step, config, wall
+  time) is written to ``OUT/last.pt`` every ``--ckpt-every`` steps and at the
+  end; a run in the same ``OUT`` resumes from it. Each run is bounded by
+  ``--minutes`` so training can proceed in stages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipelines.seismic.training import scenes
+from pipelines.seismic.training.dataset import PseudoLabelSet, truth_example
+from pipelines.seismic.training.model import VARIANTS, build, n_parameters, soft_cross_entropy
+
+log = logging.getLogger("dasedge.model.train")
+
+
+def lr_lambda(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up from 0.01 to 1 over ``warmup`` steps, then cosine to 0 at ``total``."""
+    if step < warmup:
+        return 0.01 + 0.99 * step / max(1, warmup)
+    prog = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1 + math.cos(math.pi * prog))
+
+
+def make_batch(source, step: int, batch: int, nt: int, nx: int, seed0: int, bank):
+    xs, ts, ms = [], [], []
+    for i in range(batch):
+        seed = seed0 + step * batch + i
+        if seed >= scenes.EVAL_SEED0:
+            raise ValueError("training seeds ran into the evaluation range")
+        ex = truth_example(seed, nt, nx, bank) if source is None else source.example(seed, nt, nx, bank)
+        xs.append(ex.x)
+        ts.append(ex.target)
+        ms.append(ex.mask)
+    return (
+        torch.from_numpy(np.stack(xs)[:, None]),
+        torch.from_numpy(np.stack(ts)),
+        torch.from_numpy(np.stack(ms)),
+    )
+
+
+def train(
+    out: str | Path,
+    *,
+    minutes: float = 60.0,
+    variant: str = "edge",
+    labels: str = "truth",
+    pseudo_dir: str | Path | None = None,
+    batch: int = 2,
+    nt: int = 2048,
+    nx: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 0.1,
+    warmup: int = 200,
+    total_steps: int = 4000,
+    max_steps: int | None = None,
+    seed0: int = 0,
+    threads: int = 1,
+    ckpt_every: int = 100,
+    log_every: int = 20,
+    noise_dir: str | Path | None = None,
+    init_from: str | Path | None = None,
+) -> dict:
+    """Train (or resume) a model in ``out``; returns a summary dict (also written to ``out/summary.json``)."""
+    torch.set_num_threads(threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "last.pt"
+    cfg = VARIANTS[variant]
+    net = build(cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, warmup, total_steps))
+    step, wall_s, losses = 0, 0.0, []
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["torch_rng"])
+        step, wall_s, losses = ck["step"], ck["wall_s"], ck.get("losses", [])
+        log.warning("resumed %s at step %d (%.1f min trained so far)", ckpt_path, step, wall_s / 60)
+    elif init_from is not None:
+        ck = torch.load(init_from, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        log.warning("initialised from %s", init_from)
+    else:
+        torch.manual_seed(seed0)
+    source = None
+    if labels != "truth":
+        if pseudo_dir is None:
+            raise ValueError("--labels teacher needs --pseudo-dir (see `dasedge model pseudo-label`)")
+        source = PseudoLabelSet(pseudo_dir)
+    bank = None
+    if noise_dir is not None and Path(noise_dir).is_dir():
+        from pipelines.seismic.training.noise import load_noise_bank
+
+        bank = load_noise_bank(noise_dir) or None
+    meta = {
+        "variant": variant,
+        "config": cfg.to_dict(),
+        "n_parameters": n_parameters(net),
+        "labels": labels,
+        "batch": batch,
+        "patch": [nt, nx],
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "warmup": warmup,
+        "total_steps": total_steps,
+        "seed0": seed0,
+        "threads": threads,
+        "real_noise": bank is not None,
+    }
+
+    def save() -> None:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "wall_s": wall_s,
+                "losses": losses,
+                "meta": meta,
+            },
+            tmp,
+        )
+        tmp.replace(ckpt_path)
+
+    net.train()
+    t_start = time.monotonic()
+    deadline = t_start + minutes * 60
+    t_last = t_start
+    run_loss = []
+    t_log, n_log = t_start, 0
+    last_step = max_steps if max_steps is not None else total_steps
+    with open(out / "train.log", "a") as flog:
+        while step < last_step and time.monotonic() < deadline:
+            x, tgt, m = make_batch(source, step, batch, nt, nx, seed0, bank)
+            loss = soft_cross_entropy(net(x), tgt, m)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            n_log += 1
+            run_loss.append(loss.item())
+            now = time.monotonic()
+            wall_s += now - t_last
+            t_last = now
+            if step % log_every == 0 or step == last_step:
+                mean = float(np.mean(run_loss))
+                losses.append([step, mean])
+                run_loss = []
+                line = (
+                    f"step {step}/{last_step} loss {mean:.4f} lr {sched.get_last_lr()[0]:.2e} "
+                    f"wall {wall_s / 60:.1f} min ({(now - t_log) / n_log:.2f} s/step)"
+                )
+                t_log, n_log = now, 0
+                print(line, flush=True)
+                flog.write(line + "\n")
+                flog.flush()
+            if step % ckpt_every == 0:
+                save()
+        save()
+    summary = {**meta, "step": step, "wall_minutes": round(wall_s / 60, 2), "final_loss": losses[-1][1] if losses else None}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
