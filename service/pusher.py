@@ -54,7 +54,7 @@ INGEST_PATH = "/api/v1/ingest"
 class Outbox(Protocol):
     """What the pusher needs from the store (``service.store.Store`` provides it)."""
 
-    def claim(self, limit: int) -> list[Any]: ...  # pragma: no cover
+    def claim(self, batch: int, *, lease_s: float) -> list[Any]: ...  # pragma: no cover
 
     def ack(self, ids: list[Any]) -> None: ...  # pragma: no cover
 
@@ -159,6 +159,9 @@ class Pusher:
         Exponential backoff parameters (full jitter).
     idle_poll_s
         Sleep when the outbox is empty.
+    lease_s
+        Claim lease: how long a claimed batch is hidden from other claimers
+        (a crashed pusher's batch reappears after it); default ``max(30, 3 * timeout_s)``.
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class Pusher:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 60.0,
         idle_poll_s: float = 1.0,
+        lease_s: float | None = None,
         client: httpx.Client | None = None,
         seed: int | None = None,
     ) -> None:
@@ -185,6 +189,8 @@ class Pusher:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.idle_poll_s = idle_poll_s
+        # a claimed batch stays invisible to other claimers for lease_s; it must outlive one request
+        self.lease_s = float(lease_s) if lease_s is not None else max(30.0, 3.0 * timeout_s)
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout_s))
         self._own_client = client is None
         self._rng = random.Random(seed)
@@ -201,7 +207,7 @@ class Pusher:
         PushError
             The batch was not confirmed (it has been nacked and will be retried).
         """
-        rows = self.outbox.claim(self.batch_size)
+        rows = self.outbox.claim(self.batch_size, lease_s=self.lease_s)
         if not rows:
             return 0
         ids: list[Any] = []
@@ -323,7 +329,7 @@ def pusher_from_settings(store: Outbox, settings: Any) -> Pusher | None:
         key = key.get_secret_value()
     edge_id = getattr(settings, "edge_id", None) or getattr(settings, "site_id", None) or "edge"
     kw: dict[str, Any] = {}
-    for src, dst in (("pusher_batch_size", "batch_size"), ("pusher_timeout_s", "timeout_s")):
+    for src, dst in (("push_batch", "batch_size"), ("pusher_timeout_s", "timeout_s"), ("push_interval_s", "idle_poll_s")):
         v = getattr(settings, src, None)
         if v is not None:
             kw[dst] = v
