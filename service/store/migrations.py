@@ -62,6 +62,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """CREATE TABLE alerts (
                 seq {serial}, kind TEXT NOT NULL, ref_id TEXT NOT NULL, version INTEGER NOT NULL,
                 created_ns BIGINT NOT NULL, doc TEXT NOT NULL)""",
+            "CREATE INDEX alerts_ref ON alerts (ref_id)",
             """CREATE TABLE subscriptions (
                 id TEXT PRIMARY KEY, url TEXT NOT NULL, filters TEXT NOT NULL, format TEXT NOT NULL,
                 secret TEXT NOT NULL, created_ns BIGINT NOT NULL, after_seq BIGINT NOT NULL,

@@ -489,6 +489,15 @@ class Store:
             r["doc"] = json.loads(r["doc"])
         return rows
 
+    def alerts_for(self, ref_id: str) -> list[dict[str, Any]]:
+        """All alerts of one event (or other referenced record), oldest first."""
+        rows = self.db.fetchall(
+            "SELECT seq, kind, ref_id, version, created_ns, doc FROM alerts WHERE ref_id = ? ORDER BY seq", (ref_id,)
+        )
+        for r in rows:
+            r["doc"] = json.loads(r["doc"])
+        return rows
+
     def last_alert_seq(self) -> int:
         return int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM alerts"))
 
@@ -801,7 +810,7 @@ class Store:
         self, *, start_ns: int | None = None, end_ns: int | None = None, min_magnitude: float | None = None,
         max_magnitude: float | None = None, min_depth_m: float | None = None, max_depth_m: float | None = None,
         updated_after_ns: int | None = None, event_id: str | None = None, site_id: str | None = None,
-        orderby: str = "time", limit: int = 1000, offset: int = 0,
+        orderby: str = "time", limit: int = 1000, offset: int = 0, count: bool = True,
     ) -> tuple[list[dict], int | None]:
         """fdsnws-style event query (``offset`` here is 0-based; depths in metres)."""
         if orderby not in self._EVENT_ORDER:
@@ -811,7 +820,7 @@ class Store:
             ("magnitude <= ?", max_magnitude), ("depth_m >= ?", min_depth_m), ("depth_m <= ?", max_depth_m),
             ("updated_ns > ?", updated_after_ns), ("id = ?", event_id), ("site_id = ?", site_id),
         ])
-        return self._page("events", where, params, self._EVENT_ORDER[orderby], limit, offset)
+        return self._page("events", where, params, self._EVENT_ORDER[orderby], limit, offset, count)
 
     def get_event(self, event_id: str) -> dict | None:
         r = self.db.fetchone("SELECT doc FROM events WHERE id = ?", (event_id,))

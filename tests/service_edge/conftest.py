@@ -39,3 +39,79 @@ def make_event(i: int, *, t_ns: int, mag: float = 2.0, depth_m: float = 8000.0, 
 def make_pick(i: int, *, t_ns: int, event_id: str | None = None, phase: str = "P") -> Pick:
     return Pick(id=f"pk{i:05d}", fiber_id="fib", channel=i, distance_m=i * 4.0, t_ns=t_ns, phase=phase,
                 score=0.9, event_id=event_id)
+
+
+# --------------------------------------------------------------------------- live server
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import httpx  # noqa: E402
+
+
+@dataclass
+class LiveEdge:
+    """A real uvicorn server on a loopback port serving the edge app."""
+
+    url: str
+    store: object
+    app: object
+    settings: object
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self, scope: str | None = "read", **kw) -> httpx.Client:
+        headers = {"X-API-Key": self.keys[scope]} if scope else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=kw.pop("timeout", 30.0), **kw)
+
+
+def start_uvicorn(app):
+    """Run ``app`` with uvicorn in a thread on a free 127.0.0.1 port; returns (server, thread, url)."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    th = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not th.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return server, th, f"http://127.0.0.1:{port}"
+
+
+def stop_uvicorn(server, th) -> None:
+    server.should_exit = True
+    th.join(15)
+
+
+def make_live_edge(tmp_path, **settings_kw) -> tuple[LiveEdge, object, object]:
+    from service.auth import create_key
+    from service.edge.app import create_app
+    from service.settings import Settings
+    from service.store import open_store
+
+    kw = dict(environment="test", db_url=str(tmp_path / "live.sqlite"), disk_path=tmp_path, disk_min_free_bytes=1,
+              disk_min_free_pct=0.0, webhook_backoff_s=0.2, webhook_backoff_max_s=1.0, dispatcher_poll_s=0.05,
+              webhook_max_attempts=4, site_id="test-edge")
+    kw.update(settings_kw)
+    settings = Settings(_env_file=None, **kw)
+    store = open_store(settings.db_url)
+    keys = {scope: create_key(store, [scope], name=f"test-{scope}")[1] for scope in ("read", "write", "admin")}
+    app = create_app(settings, store=store)
+    server, th, url = start_uvicorn(app)
+    return LiveEdge(url=url, store=store, app=app, settings=settings, keys=keys), server, th
+
+
+@pytest.fixture(scope="module")
+def live_edge(tmp_path_factory):
+    edge, server, th = make_live_edge(tmp_path_factory.mktemp("edge"))
+    yield edge
+    stop_uvicorn(server, th)
+    edge.store.close()
