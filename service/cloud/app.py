@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
@@ -111,7 +112,7 @@ def ingest_router() -> APIRouter:
         import asyncio
         import time
 
-        store = request.app.state.store
+        store = request.app.state.store.raw
         site = store.get_site(body.edge_id)
         if site is None:
             raise HTTPException(403, f"edge {body.edge_id!r} is not registered (POST /api/v1/sites)")
@@ -120,9 +121,6 @@ def ingest_router() -> APIRouter:
         hook = getattr(request.app.state, "ingest_hook", None)
         res, alerts = await asyncio.to_thread(apply_batch, store, body)
         await asyncio.to_thread(store.upsert_site, body.edge_id, last_seen_ns=time.time_ns())
-        broker = getattr(request.app.state, "alert_broker", None)
-        if alerts and broker is not None and hasattr(broker, "notify"):
-            broker.notify()
         if hook is not None:  # test hook: e.g. drop the connection after the commit
             await hook(request, res)
         return res
@@ -130,34 +128,62 @@ def ingest_router() -> APIRouter:
     return r
 
 
+#: store query methods that take ``site_id``: the cloud fills it from ``?site=``
+SITE_AWARE = frozenset({
+    "query_vehicles", "vehicle_arrays", "query_interval_stats", "query_traffic_events", "query_modal",
+    "query_picks", "query_events",
+})
+_SITE: ContextVar[str | None] = ContextVar("dasedge_cloud_site", default=None)
+
+
+class SiteFilteredStore:
+    """Delegating store wrapper: the query methods default ``site_id`` to the request's ``?site=``.
+
+    This lets the cloud mount the edge routers unchanged (they call
+    ``store.query_*`` without a site) and still offer a multi-site filter.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    @property
+    def raw(self) -> Any:
+        return self._store
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if name in SITE_AWARE:
+            def scoped(*args: Any, **kw: Any) -> Any:
+                site = _SITE.get()
+                if site and kw.get("site_id") is None:
+                    kw["site_id"] = site
+                return attr(*args, **kw)
+
+            return scoped
+        return attr
+
+
+async def site_filter(
+    site: str | None = Query(None, max_length=200, description="only this site (edge id); all sites if absent"),
+) -> None:
+    """Router dependency: remember ``?site=`` for :class:`SiteFilteredStore` (async, so the context propagates)."""
+    _SITE.set(site or None)
+
+
 def _include_edge_routers(app: FastAPI) -> list[str]:
-    """Mount the edge helper's read routers (traffic, seismic, fdsnws, alerts) if available."""
-    mounted = []
-    try:
-        from service.edge import routers as edge_routers  # noqa: F401
-    except ImportError:
-        return mounted
+    """Mount the edge helper's read routers (traffic, seismic, fdsnws, alerts, subscriptions) with ``?site=``."""
     import importlib
 
-    for name in ("traffic", "seismic", "fdsnws", "alerts", "subscriptions", "status"):
-        try:
-            mod = importlib.import_module(f"service.edge.routers.{name}")
-        except ImportError:
-            continue
-        router = getattr(mod, "router", None)
-        if router is None:
-            continue
-        if callable(router) and not isinstance(router, APIRouter):
-            try:
-                router = router()
-            except TypeError:
-                continue
-        app.include_router(router)
+    mounted = []
+    for name in ("traffic", "seismic", "fdsn", "alerts", "subscriptions", "keys"):
+        mod = importlib.import_module(f"service.edge.routers.{name}")
+        deps = [Depends(site_filter)] if name in ("traffic", "seismic", "fdsn") else []
+        app.include_router(mod.router, dependencies=deps)
         mounted.append(name)
     return mounted
 
 
-def create_cloud_app(settings: Any = None, *, store: Any = None) -> FastAPI:
+def create_cloud_app(settings: Any = None, *, store: Any = None, webhooks: bool = True) -> FastAPI:
     """Build the cloud FastAPI app.
 
     Parameters
@@ -167,6 +193,8 @@ def create_cloud_app(settings: Any = None, *, store: Any = None) -> FastAPI:
         ``postgresql://...`` in production, a SQLite path as the embedded default).
     store
         An already open store (tests); otherwise ``open_store(settings.db_url, outbox=False)``.
+    webhooks
+        Run the webhook dispatcher thread (:class:`service.alerts.WebhookDispatcher`).
     """
     from service.settings import Settings
     from service.store import open_store
@@ -176,24 +204,20 @@ def create_cloud_app(settings: Any = None, *, store: Any = None) -> FastAPI:
         store = open_store(settings.db_url, outbox=False)
     ensure_schema(store)
 
-    dispatcher_holder: dict[str, Any] = {}
-
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        disp = _start_dispatcher(app, settings)
-        if disp is not None:
-            dispatcher_holder["d"] = disp
+        from service.alerts import AlertBroker, WebhookDispatcher
+
+        broker = AlertBroker(store)
+        app.state.broker = broker
+        await broker.start()
+        dispatcher = WebhookDispatcher.from_settings(store, settings).start() if webhooks else None
         try:
             yield
         finally:
-            d = dispatcher_holder.pop("d", None)
-            if d is not None:
-                try:
-                    res = d.stop()
-                    if hasattr(res, "__await__"):
-                        await res
-                except Exception:  # pragma: no cover
-                    log.exception("stopping the alert dispatcher")
+            await broker.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
 
     app = FastAPI(
         title="dasedge cloud",
@@ -202,7 +226,7 @@ def create_cloud_app(settings: Any = None, *, store: Any = None) -> FastAPI:
         generate_unique_id_function=_unique_id,
         lifespan=lifespan,
     )
-    app.state.store = store
+    app.state.store = SiteFilteredStore(store)
     app.state.settings = settings
     app.state.role = "cloud"
 
@@ -220,21 +244,5 @@ def create_cloud_app(settings: Any = None, *, store: Any = None) -> FastAPI:
 
     from service import web
 
-    app.include_router(web.router(lambda: app.state.store))
+    app.include_router(web.router(lambda: store))
     return app
-
-
-def _start_dispatcher(app: FastAPI, settings: Any) -> Any:
-    """Start the webhook dispatcher of :mod:`service.alerts` if it exists (None otherwise)."""
-    try:
-        from service import alerts
-    except ImportError:
-        return None
-    start = getattr(alerts, "start_dispatcher", None)
-    if start is None:
-        return None
-    try:
-        return start(app.state.store, settings)
-    except Exception:  # pragma: no cover - alerts are best effort at startup
-        log.exception("could not start the alert dispatcher")
-        return None
