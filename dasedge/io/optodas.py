@@ -292,8 +292,12 @@ def write_optodas(block: DASBlock, path: PathLike, raw_int: bool = True) -> Path
         d1["size"] = np.array([nch], dtype=np.int64)
         d1["unitScale"] = np.float64(dx)
         h["experiment"] = np.bytes_(str(block.attrs.get("experiment", block.fiber_id)).encode())
+        h["instrument"] = np.bytes_(b"dasedge")
         h["missingSamples"] = np.zeros(0)
         h["spatialUnwrRange"] = np.float32(0.0)
+        c = h5.create_group("cableSpec")  # defaults of the ASN description
+        c["refractiveIndex"], c["zeta"], c["fiberOverLength"] = np.float64(1.4677), np.float64(0.78), np.float64(1.0)
+        h5.create_group("acqSpec")
         d = h5.create_group("demodSpec")
         d["roiStart"] = np.array([chans[0]], dtype=np.uint32) if chans[0] >= 0 else np.array([0], dtype=np.uint32)
         d["roiEnd"] = np.array([max(chans[-1], 0)], dtype=np.uint32)
