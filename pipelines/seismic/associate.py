@@ -146,8 +146,10 @@ def time_clusters(t: np.ndarray, w: np.ndarray, cfg: AssocConfig, pad_s: float) 
 
 def _travel(stations: np.ndarray, hypo: np.ndarray, vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Travel times ``[N, K]`` and distances for hypocentres ``[K, D]``."""
-    diff = hypo[None, :, :] - stations[:, None, :]
-    d = np.sqrt((diff**2).sum(-1)) + 1e-6
+    d2 = np.subtract.outer(stations[:, 0], hypo[:, 0]) ** 2
+    for j in range(1, stations.shape[1]):
+        d2 += np.subtract.outer(stations[:, j], hypo[:, j]) ** 2
+    d = np.sqrt(d2) + 1e-6
     return d / vel[:, None], d
 
 
@@ -246,7 +248,9 @@ def _em(t, st, vel, w, init, cfg: AssocConfig, lo, hi, span: float):
         resp = e / tot[:, None]
         Nk = resp.sum(axis=0)
         W = resp * w[:, None] * _huber(r / sigma[None, :], cfg.huber_c)
+        t_prev, h_prev = t0, hypo
         t0, hypo, _ = _gn_step(t, st, vel, W, t0, hypo, lo, hi)
+        moved = max(float(np.abs(t0 - t_prev).max()), float(np.abs(hypo - h_prev).max()) / max(cfg.vp, 1e-9))
         tt, _ = _travel(st, hypo, vel)
         r = t[:, None] - (t0[None, :] + tt)
         wr = resp * w[:, None]
@@ -270,6 +274,8 @@ def _em(t, st, vel, w, init, cfg: AssocConfig, lo, hi, span: float):
                 break
         tot_pi = pi.sum() + pi0
         pi, pi0 = pi / tot_pi, pi0 / tot_pi
+        if keep.all() and moved < 1e-3 and it >= 3:
+            break
     return t0, hypo, sigma
 
 
@@ -363,8 +369,24 @@ class Association:
     """Result of :func:`associate_picks`."""
 
     events: list[SeismicEvent]
-    picks: list[Pick]  # input picks, with ``event_id`` for associated ones
+    input_picks: list[Pick]
+    event_of: list[str | None] = field(default_factory=list)  # event id per input pick
     raw: list[AssocEvent] = field(default_factory=list)
+
+    @property
+    def picks(self) -> list[Pick]:
+        """Input picks with ``event_id`` set on the associated ones."""
+        from dataclasses import replace
+
+        return [replace(p, event_id=e) if e is not None else p for p, e in zip(self.input_picks, self.event_of)]
+
+    def members(self) -> dict[str, set[str]]:
+        """Pick ids of every event."""
+        out: dict[str, set[str]] = {e.id: set() for e in self.events}
+        for p, e in zip(self.input_picks, self.event_of):
+            if e is not None:
+                out[e].add(p.id)
+        return out
 
 
 def associate_picks(picks: list[Pick], geometry: FiberGeometry | None = None, cfg: AssocConfig | None = None,
@@ -374,13 +396,9 @@ def associate_picks(picks: list[Pick], geometry: FiberGeometry | None = None, cf
     Without ``geometry`` the fiber is straight (channel position = ``distance_m``).
     Event ids are stable: ``stable_id(fiber, origin rounded to 0.1 s, x rounded to 100 m)``.
     """
-    from dataclasses import replace
-
-    from .geometry import straight
-
     cfg = cfg or AssocConfig()
     if not picks:
-        return Association([], [])
+        return Association([], [], [])
     fid = fiber_id or picks[0].fiber_id
     chan = np.array([p.channel for p in picks], np.int64)
     if geometry is None:
@@ -428,5 +446,4 @@ def associate_picks(picks: list[Pick], geometry: FiberGeometry | None = None, cf
             score=round(ev.score, 3),
         ))
         eid_of[pidx] = eid
-    out_picks = [replace(p, event_id=e) if e is not None else p for p, e in zip(picks, eid_of)]
-    return Association(events, out_picks, raw)
+    return Association(events, list(picks), eid_of.tolist(), raw)

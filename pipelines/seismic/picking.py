@@ -211,6 +211,17 @@ class StreamPicker:
     # ---------------------------------------------------------------- public
     def push(self, block: DASBlock) -> list[Pick]:
         """Add a raw block; process every window that is now complete."""
+        return [p for w in self.push_windows(block) for p in w]
+
+    @property
+    def picked_to_ns(self) -> int | None:
+        """Picks for all times before this have been emitted."""
+        if self.origin_ns is None:
+            return None
+        return self.origin_ns + round(self._picked_to * 1e9 / self.cfg.fs)
+
+    def push_windows(self, block: DASBlock) -> list[list[Pick]]:
+        """Like :meth:`push` but one list of picks per processed window (possibly none)."""
         if self.origin_ns is None:
             self.origin_ns = block.t0_ns
             self._raw_fs = block.fs
@@ -220,14 +231,14 @@ class StreamPicker:
             if abs(ratio - round(ratio)) > 1e-6:
                 raise ValueError(f"step of {self.cfg.step} model samples is not a whole number of raw samples at {block.fs} Hz")
         self._raw.append(block)
-        picks: list[Pick] = []
+        out: list[list[Pick]] = []
         r = self._raw_per_model()
         avail = self._raw_g0 + self._raw_len()
         while (self._k * self.cfg.step + self.cfg.window) * r <= avail + 1e-6:
-            picks += self._process_window(self._k * self.cfg.step, final=False)
+            out.append(self._process_window(self._k * self.cfg.step, final=False))
             self._k += 1
             self._trim_raw(int(round(self._k * self.cfg.step * r)))
-        return picks
+        return out
 
     def flush(self) -> list[Pick]:
         """Process the remaining data (a last window aligned to the stream end)."""
@@ -341,7 +352,8 @@ class OracleAnnotator:
     Parameters
     ----------
     arrivals
-        Sequence of ``(channel, t_ns, phase)`` (source channel indices).
+        Sequence of ``(channel, t_ns, phase)`` or of dicts with those keys
+        (``dasedge.synth.quake`` truth rows); source channel indices.
     sigma_s
         Gaussian width (PhaseNet-DAS labels use 0.25 s sample sigma; 0.1 s here).
     peak
@@ -362,6 +374,7 @@ class OracleAnnotator:
         arr = list(arrivals)
         keep = rng.random(len(arr)) >= miss_rate
         jit = rng.normal(0, jitter_s, len(arr)) if jitter_s > 0 else np.zeros(len(arr))
+        arr = [(a["channel"], a["t_ns"], a["phase"]) if isinstance(a, dict) else tuple(a) for a in arr]
         rows = [(c, t + int(j * 1e9), p) for (c, t, p), k, j in zip(arr, keep, jit) if k] + list(false_arrivals)
         self.channel = np.array([r[0] for r in rows], dtype=np.int64)
         self.t_ns = np.array([r[1] for r in rows], dtype=np.int64)
@@ -388,3 +401,26 @@ class OracleAnnotator:
             out[1:] *= f[None, :, None].astype(np.float32)
         out[0] = np.clip(1 - out[1] - out[2], 0, 1)
         return out
+
+
+class ModelAnnotator:
+    """Adapter for :class:`pipelines.seismic.onnx_model.PhaseNetDAS`.
+
+    The picker already removed the common mode, so the model only applies its
+    own moving normalisation (``do_clean=False``), exactly as in training.  Use
+    with :func:`model_config` (no extra high-pass, no second normalisation).
+    """
+
+    def __init__(self, path: str | None = None, threads: int | None = None) -> None:
+        from .onnx_model import PhaseNetDAS, default_model_path
+
+        self.path = str(path or default_model_path())
+        self.model = PhaseNetDAS(self.path, threads=threads)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.model.annotate(x, do_clean=False)
+
+
+def model_config(preset: str = "throughput", **changes: Any) -> PickerConfig:
+    """Picker settings matching the network's training preprocessing."""
+    return PickerConfig.preset(preset, **{"highpass_hz": None, "normalize": False, **changes})
