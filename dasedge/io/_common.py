@@ -374,3 +374,16 @@ def read_with(
     """Windowed read of ``path`` using a format's layout function."""
     with open_h5(path) as (h5, p):
         return guarded(p, label, lambda: read_layout(layout_fn(h5, p), time, distance))
+
+
+def read_f32(ds: h5py.Dataset, *sel: slice) -> np.ndarray:
+    """Hyperslab ``ds[sel]`` as float32, converted by HDF5 while reading.
+
+    Reading straight into a preallocated float32 buffer avoids a second full
+    pass (``raw.astype``) and an intermediate integer array.
+    """
+    shape = tuple(len(range(*s.indices(n))) for s, n in zip(sel, ds.shape))
+    out = np.empty(shape, dtype=np.float32)
+    if out.size:
+        ds.read_direct(out, source_sel=tuple(sel))
+    return out

@@ -16,7 +16,7 @@ import numpy as np
 
 from dasedge.block import DATA_TYPES, DASBlock
 
-from ._common import FileInfo, Layout, PathLike, check_numeric, read_with, scalar, scan_with, validate_info
+from ._common import FileInfo, Layout, PathLike, check_numeric, read_f32, read_with, scalar, scan_with, validate_info
 
 FORMAT = "dasdae"
 
@@ -94,8 +94,7 @@ def _layout(h5: h5py.File, path: str) -> Layout:
     validate_info(info)
 
     def load(tsl: slice, csl: slice) -> np.ndarray:
-        arr = ds[tsl, csl] if taxis == 0 else ds[csl, tsl].T
-        return arr.astype(np.float32, copy=False)
+        return read_f32(ds, tsl, csl) if taxis == 0 else read_f32(ds, csl, tsl).T
 
     return Layout(info, load)
 

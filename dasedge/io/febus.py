@@ -31,7 +31,7 @@ import numpy as np
 
 from dasedge.block import DASBlock
 
-from ._common import FileInfo, Layout, PathLike, as_float, check_numeric, read_with, scalar, scan_with, validate_info
+from ._common import FileInfo, Layout, PathLike, as_float, check_numeric, read_f32, read_with, scalar, scan_with, validate_info
 
 FORMAT = "febus"
 
@@ -148,10 +148,10 @@ def _layout(h5: h5py.File, path: str) -> Layout:
         if i1 <= i0 or nc == 0:
             return np.zeros((max(0, i1 - i0), nc), dtype=np.float32)
         b0, b1 = i0 // keep, (i1 - 1) // keep + 1
-        cube = ds[b0:b1, trim0 : trim0 + keep, csl]
+        cube = read_f32(ds, slice(b0, b1), slice(trim0, trim0 + keep), csl)
         flat = cube.reshape(-1, nc)
         off = b0 * keep
-        return flat[i0 - off : i1 - off].astype(np.float32, copy=False)
+        return flat[i0 - off : i1 - off]
 
     return Layout(info, load)
 

@@ -35,6 +35,7 @@ from ._common import (
     dataset_2d,
     decode,
     epoch_s_to_ns,
+    read_f32,
     read_with,
     scalar,
     scan_with,
@@ -181,8 +182,7 @@ def _layout(h5: h5py.File, path: str) -> Layout:
     inv_sens32 = None if sens_row is None else (1.0 / sens_row).astype(np.float32)
 
     def load(tsl: slice, csl: slice) -> np.ndarray:
-        raw = ds[tsl, csl] if taxis == 0 else ds[csl, tsl].T
-        out = raw.astype(np.float32, copy=False)
+        out = read_f32(ds, tsl, csl) if taxis == 0 else read_f32(ds, csl, tsl).T
         if scale32 != 1:
             out *= scale32
         if inv_sens32 is not None:
@@ -266,7 +266,7 @@ def write_optodas(block: DASBlock, path: PathLike, raw_int: bool = True) -> Path
     with h5py.File(path, "w") as h5:
         h5["fileVersion"] = np.int64(8)
         h5["fileGenerator"] = np.bytes_(b"dasedge")
-        h5.create_dataset("data", data=raw, chunks=(min(nt, 1000), nch) if nt and nch else None)
+        h5.create_dataset("data", data=raw)  # contiguous: windows read only their rows
         h = h5.create_group("header")
         h["time"] = np.float64(t0_s)
         h["dt"] = np.float64(block.dt_s)

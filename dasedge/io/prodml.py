@@ -45,6 +45,7 @@ from ._common import (
     check_numeric,
     decode,
     iso_to_ns,
+    read_f32,
     read_with,
     scalar,
     scan_with,
@@ -236,10 +237,9 @@ def _layout(h5: h5py.File, path: str) -> Layout:
     s32 = None if scale is None or scale == 1 else np.float32(scale)
 
     def load(tsl: slice, csl: slice) -> np.ndarray:
-        arr = ds[tsl, csl] if taxis == 0 else ds[csl, tsl].T
-        out = arr.astype(np.float32, copy=False)
+        out = read_f32(ds, tsl, csl) if taxis == 0 else read_f32(ds, csl, tsl).T
         if s32 is not None:
-            out = out * s32
+            out *= s32
         return out
 
     return Layout(info, load)
@@ -340,7 +340,7 @@ def write_prodml(block: DASBlock, path: PathLike, dtype: str = "float32") -> Pat
         ra["uuid"] = np.bytes_(str(_uuid.uuid4()).encode())
         if scale is not None:
             ra["dasedgeScale"] = np.float64(scale)
-        rd = r.create_dataset("RawData", data=raw, chunks=(min(nt, 1000), nch) if nt and nch else None)
+        rd = r.create_dataset("RawData", data=raw)  # contiguous
         rd.attrs["Dimensions"] = np.array([b"time", b"locus"])
         rd.attrs["PartStartTime"] = np.bytes_(start_iso.encode())
         rd.attrs["PartEndTime"] = np.bytes_(end_iso.encode())

@@ -23,7 +23,7 @@ import numpy as np
 
 from dasedge.block import DASBlock
 
-from ._common import FileInfo, Layout, PathLike, as_float, check_numeric, iso_to_ns, read_with, scalar, scan_with, validate_info
+from ._common import FileInfo, Layout, PathLike, as_float, check_numeric, iso_to_ns, read_f32, read_with, scalar, scan_with, validate_info
 
 FORMAT = "silixa_h5"
 _GPS_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?")
@@ -95,7 +95,7 @@ def _layout(h5: h5py.File, path: str) -> Layout:
     validate_info(info)
 
     def load(tsl: slice, csl: slice) -> np.ndarray:
-        return ds[tsl, csl].astype(np.float32, copy=False)
+        return read_f32(ds, tsl, csl)
 
     return Layout(info, load)
 

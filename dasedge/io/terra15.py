@@ -19,7 +19,7 @@ import numpy as np
 
 from dasedge.block import DASBlock
 
-from ._common import FileInfo, Layout, PathLike, as_float, dataset_2d, epoch_s_to_ns, read_with, scalar, scan_with, validate_info
+from ._common import FileInfo, Layout, PathLike, as_float, dataset_2d, epoch_s_to_ns, read_f32, read_with, scalar, scan_with, validate_info
 
 FORMAT = "terra15"
 _UNITS = {"m/s": ("velocity", "m/s"), "m/s/s": ("acceleration", "m/s**2"), "m/s^2": ("acceleration", "m/s**2")}
@@ -91,7 +91,7 @@ def _layout(h5: h5py.File, path: str) -> Layout:
     validate_info(info)
 
     def load(tsl: slice, csl: slice) -> np.ndarray:
-        return ds[tsl, csl].astype(np.float32, copy=False)
+        return read_f32(ds, tsl, csl)
 
     return Layout(info, load)
 

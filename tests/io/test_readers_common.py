@@ -222,7 +222,14 @@ def test_window_reads_only_a_hyperslab(case: Path, monkeypatch) -> None:
             read_sizes.append(np.asarray(out).size)
         return out
 
+    orig_direct = h5py.Dataset.read_direct
+
+    def spy_direct(self, dest, source_sel=None, dest_sel=None):
+        read_sizes.append(np.asarray(dest).size)  # buffers are allocated to the selection size
+        return orig_direct(self, dest, source_sel, dest_sel)
+
     monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    monkeypatch.setattr(h5py.Dataset, "read_direct", spy_direct)
     win = io.read(case, time=tw, distance=dw)
     total = info.n_time * info.n_channel
     assert read_sizes, "no 2-D/3-D dataset read"
@@ -242,6 +249,7 @@ def test_scan_reads_no_samples(case: Path, monkeypatch) -> None:
         return out
 
     monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    monkeypatch.setattr(h5py.Dataset, "read_direct", lambda self, *a, **k: read_sizes.append(-1))
     info = io.scan(case)
     assert info.n_time > 0
     assert read_sizes == []
