@@ -119,7 +119,8 @@ function drawWaterfall() {
   const ov = state.overview;
   const wf = state.waterfall;
   const fiber = $("fiber").value;
-  const t1 = ov.end_ms, t0 = ov.end_ms - 1000 * ov.window_s;
+  const t1 = ov.end_ms;
+  let t0 = ov.end_ms - 1000 * ov.window_s;
   // distance range: waterfall chunks, else vehicles/picks
   let x0 = Infinity, x1 = -Infinity;
   const chunks = (wf && wf.chunks) || [];
@@ -131,6 +132,12 @@ function drawWaterfall() {
     for (const p of picks) { x0 = Math.min(x0, p.distance_m); x1 = Math.max(x1, p.distance_m); }
   }
   if (!isFinite(x0) || x1 <= x0) { x0 = 0; x1 = 1000; }
+  // time axis: the window, shortened to where data starts (a replayed scene shorter than the window)
+  let tmin = Infinity;
+  for (const c of chunks) tmin = Math.min(tmin, c.t0_ms);
+  for (const v of vehicles) tmin = Math.min(tmin, v.t_start_ms);
+  for (const p of picks) tmin = Math.min(tmin, p.t_ms);
+  if (isFinite(tmin) && tmin > t0 && tmin < t1) t0 = tmin - 0.02 * (t1 - tmin);
   const X = (x) => L + ((x - x0) / (x1 - x0)) * pw;
   const Y = (t) => T + ((t - t0) / (t1 - t0)) * ph;
 
@@ -156,7 +163,8 @@ function drawWaterfall() {
   // vehicle lines and picks
   ctx.save();
   ctx.beginPath(); ctx.rect(L, T, pw, ph); ctx.clip();
-  ctx.lineWidth = 2;
+  ctx.lineWidth = 1.5;
+  ctx.globalAlpha = 0.75;
   let nl = 0;
   for (const v of vehicles) {
     ctx.strokeStyle = v.direction >= 0 ? COLORS.pos : COLORS.neg;
@@ -166,6 +174,7 @@ function drawWaterfall() {
     ctx.stroke();
     nl++;
   }
+  ctx.globalAlpha = 1.0;
   let np = 0;
   for (const p of picks) {
     ctx.fillStyle = COLORS[p.phase] || "#fff";
@@ -377,12 +386,21 @@ function connect() {
   streamAlerts();
 }
 
-window.addEventListener("DOMContentLoaded", () => {
+function keyFromHash() {
   const m = /key=([^&]+)/.exec(location.hash);
-  let key = m ? decodeURIComponent(m[1]) : "";
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  let key = keyFromHash();
   if (!key) { try { key = localStorage.getItem("dasedge-key") || ""; } catch (e) { key = ""; } }
   $("apikey").value = key;
   $("connect").addEventListener("click", connect);
   for (const id of ["site", "fiber", "window"]) $(id).addEventListener("change", refresh);
   if (key) connect();
+});
+
+window.addEventListener("hashchange", () => {
+  const key = keyFromHash();
+  if (key) { $("apikey").value = key; connect(); }
 });
