@@ -164,6 +164,8 @@ class Worker:
         self.next_offset: dict[int, int] = {}  # partition -> offset after the last handled record
         self.committed: dict[int, tuple[int, str]] = {}
         self.assigned: set[int] = set()
+        self._pending_restore: set[int] = set()
+        self.dlq_done_below: dict[int, int] = {}  # records below this offset were already DLQ'd
         self._producer = None
         self._last_ts_ms: int | None = None
         self._last_data_end_ns: int | None = None
@@ -195,10 +197,23 @@ class Worker:
             self.next_offset.pop(tp.partition, None)
             self.committed.pop(tp.partition, None)
             self.assigned.discard(tp.partition)
+            self._pending_restore.discard(tp.partition)
+            self.dlq_done_below.pop(tp.partition, None)
 
     def _on_assigned(self, assigned: Iterable) -> None:
+        # runs on kafka-python's IO thread: no blocking calls here; restore in poll_once
         for tp in assigned:
-            resume, states = {}, {}
+            self.assigned.add(tp.partition)
+            self._pending_restore.add(tp.partition)
+        log.info("%s assigned partitions %s", self.client_id, sorted(self.assigned))
+
+    def _restore(self) -> None:
+        """Read the committed offset metadata of newly assigned partitions (resume points, state)."""
+        from kafka.structs import TopicPartition
+
+        for p in sorted(self._pending_restore):
+            tp = TopicPartition(self.topic, p)
+            resume, states, hi = {}, {}, -1
             try:
                 om = self.consumer.committed(tp, metadata=True)
             except Exception as exc:  # pragma: no cover - broker hiccup: start without resume info
@@ -210,12 +225,13 @@ class Worker:
                     doc = json.loads(meta)
                     resume = {k: int(v) for k, v in doc.get("next", {}).items()}
                     states = dict(doc.get("state", {}))
+                    hi = int(doc.get("hi", -1))
                 except (ValueError, TypeError, AttributeError):
                     log.warning("ignoring unreadable commit metadata on %s", tp)
-            self.assemblers[tp.partition] = WindowAssembler(self.spec, resume=resume)
-            self.states[tp.partition] = states
-            self.assigned.add(tp.partition)
-        log.info("%s assigned partitions %s", self.client_id, sorted(self.assigned))
+            self.assemblers[p] = WindowAssembler(self.spec, resume=resume)
+            self.states[p] = states
+            self.dlq_done_below[p] = hi
+        self._pending_restore.clear()
 
     # ------------------------------------------------------------ record
     def _dlq(self, rec: Any, reason: str) -> None:
@@ -251,6 +267,8 @@ class Worker:
         try:
             block = decode_record(rec.value, rec.headers)
         except RecordError as exc:
+            if rec.offset < self.dlq_done_below.get(rec.partition, -1):
+                return  # re-read after a restart: already in the DLQ before the last commit
             self._dlq(rec, str(exc))
             return
         self._last_data_end_ns = block.t_end_ns
@@ -295,7 +313,8 @@ class Worker:
             asm = self.assemblers.get(p)
             low = asm.low_token() if asm is not None else None
             off = self.next_offset[p] if low is None else int(low)
-            doc: dict[str, Any] = {"next": asm.resume_points() if asm is not None else {}}
+            doc: dict[str, Any] = {"next": asm.resume_points() if asm is not None else {},
+                                   "hi": self.next_offset[p]}
             states = self.states.get(p) or {}
             if states:
                 try:
@@ -319,8 +338,7 @@ class Worker:
                 # broker offset.metadata.max.bytes (default 4096) too small for the state
                 log.warning("commit metadata too large for the broker; committing without worker state")
                 self.max_state_bytes = 0
-                offsets = {tp: OffsetAndMetadata(om.offset, json.dumps({"next": json.loads(om.metadata)["next"]},
-                                                                      separators=(",", ":")), -1)
+                offsets = {tp: OffsetAndMetadata(om.offset, _strip_state(om.metadata), -1)
                            for tp, om in offsets.items()}
                 self.consumer.commit(offsets)
             for tp, om in offsets.items():
@@ -364,6 +382,8 @@ class Worker:
                   ("records", "bytes", "windows", "gaps", "duplicates", "out_of_order", "dlq", "results")}
         batch = self.consumer.poll(timeout_ms=timeout_ms)
         t_busy = time.monotonic()
+        if self._pending_restore:
+            self._restore()
         results: list = []
         n = 0
         for tp, recs in batch.items():
@@ -408,6 +428,12 @@ class Worker:
             if self._producer is not None:
                 self._producer.close(timeout=10)
                 self._producer = None
+
+
+def _strip_state(meta: str) -> str:
+    doc = json.loads(meta)
+    doc.pop("state", None)
+    return json.dumps(doc, separators=(",", ":"))
 
 
 class _Listener:
