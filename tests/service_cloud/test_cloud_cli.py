@@ -1,0 +1,71 @@
+"""``dasedge cloud`` as a real process (SQLite embedded default), fed by an edge pusher."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from service.pusher import Pusher
+
+from .helpers import make_vehicles
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dasedge_cloud_process_on_sqlite(tmp_path, edge_store):
+    db = tmp_path / "cloud.sqlite"
+    env = {**os.environ, "DASEDGE_ENV_FILE": str(tmp_path / "none.env")}
+    env.pop("DASEDGE_DB_URL", None)
+    admin = subprocess.run(
+        [sys.executable, "-m", "dasedge.cli", "keys", "--db", str(db), "create", "--scope", "admin"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert admin.returncode == 0, admin.stderr
+    admin_key = admin.stdout.strip()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dasedge.cli", "cloud", "--db", str(db), "--port", str(port), "--no-webhooks",
+         "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t_end = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < t_end, "dasedge cloud did not come up"
+            time.sleep(0.2)
+        r = httpx.post(f"{url}/api/v1/sites", json={"site_id": "edge-1", "fiber_id": "fib-a"},
+                       headers={"X-API-Key": admin_key})
+        assert r.status_code == 201, r.text
+        key = r.json()["api_key"]
+        edge_store.put_vehicles(make_vehicles(42, seed=4))
+        p = Pusher(edge_store, url, key, "edge-1", batch_size=10)
+        try:
+            assert p.drain(max_seconds=60) == 42
+        finally:
+            p.stop()
+        r = httpx.get(f"{url}/api/v1/traffic/vehicles", params={"site": "edge-1", "limit": 1},
+                      headers={"X-API-Key": admin_key})
+        assert r.json()["count"] == 42
+        r = httpx.get(f"{url}/api/v1/live/overview", params={"site": "edge-1", "window_s": 86400},
+                      headers={"X-API-Key": admin_key})
+        assert r.status_code == 200 and r.json()["stats"]["total"] == 42 and r.json()["sites"] == ["edge-1"]
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert db.exists()
