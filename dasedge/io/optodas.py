@@ -326,3 +326,6 @@ def write_tree(blocks: Sequence[DASBlock], root: PathLike, experiment: str, raw_
         seen.add(p)
         paths.append(write_optodas(b, p, raw_int=raw_int))
     return paths
+
+
+_write_optodas = write_optodas  # ObsPy-style plug-in name

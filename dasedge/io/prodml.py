@@ -354,3 +354,6 @@ def write_prodml(block: DASBlock, path: PathLike, dtype: str = "float32") -> Pat
         rt.attrs["StartIndex"] = np.int64(0)
         rt.attrs["Count"] = np.int64(nt)
     return path
+
+
+_write_prodml = write_prodml  # ObsPy-style plug-in name

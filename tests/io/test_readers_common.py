@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from dasedge import io
-from dasedge.block import DASBlock
 
 REAL_FILES = [
     "decimated_optodas.hdf5",
