@@ -46,6 +46,7 @@ import socket  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -91,27 +92,81 @@ def stop_uvicorn(server, th) -> None:
     th.join(15)
 
 
-def make_live_edge(tmp_path, **settings_kw) -> tuple[LiveEdge, object, object]:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``dasedge serve`` in a subprocess (real CLI, real uvicorn, loopback)."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path):
+        import os
+        import subprocess
+        import sys
+
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dasedge.cli", "serve", "--port", str(port), "--host", "127.0.0.1",
+             "--log-level", "warning"],
+            env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dasedge serve exited with {self.proc.returncode}: {Path(log_path).read_text()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("dasedge serve did not become healthy in 60 s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+def make_live_edge(tmp_path, **settings_kw) -> tuple[LiveEdge, ServerProcess]:
+    """Create a store with read/write/admin keys and start ``dasedge serve`` on it."""
+    import json
+
     from service.auth import create_key
     from service.edge.app import create_app
     from service.settings import Settings
     from service.store import open_store
 
-    kw = dict(environment="test", db_url=str(tmp_path / "live.sqlite"), disk_path=tmp_path, disk_min_free_bytes=1,
-              disk_min_free_pct=0.0, webhook_backoff_s=0.2, webhook_backoff_max_s=1.0, dispatcher_poll_s=0.05,
-              webhook_max_attempts=4, site_id="test-edge")
+    kw = dict(environment="test", db_url=str(tmp_path / "live.sqlite"), disk_path=str(tmp_path),
+              disk_min_free_bytes=1, disk_min_free_pct=0.0, webhook_backoff_s=0.2, webhook_backoff_max_s=1.0,
+              dispatcher_poll_s=0.05, webhook_max_attempts=4, site_id="test-edge")
     kw.update(settings_kw)
+    env = {f"DASEDGE_{k.upper()}": (json.dumps(v) if isinstance(v, (list, dict)) else str(v)) for k, v in kw.items()}
+    env["DASEDGE_ENV_FILE"] = str(tmp_path / "none.env")
     settings = Settings(_env_file=None, **kw)
     store = open_store(settings.db_url)
     keys = {scope: create_key(store, [scope], name=f"test-{scope}")[1] for scope in ("read", "write", "admin")}
-    app = create_app(settings, store=store)
-    server, th, url = start_uvicorn(app)
-    return LiveEdge(url=url, store=store, app=app, settings=settings, keys=keys), server, th
+    server = ServerProcess(env, free_port(), tmp_path / "serve.log")
+    app = create_app(settings, store=store, start_dispatcher=False)  # for route inspection only
+    return LiveEdge(url=server.url, store=store, app=app, settings=settings, keys=keys), server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_edge(tmp_path_factory):
-    edge, server, th = make_live_edge(tmp_path_factory.mktemp("edge"))
+    edge, server = make_live_edge(tmp_path_factory.mktemp("edge"))
     yield edge
-    stop_uvicorn(server, th)
+    server.stop()
     edge.store.close()

@@ -130,9 +130,9 @@ def test_status_ready_and_metrics(live_edge, traffic):
 
 
 def test_outbox_threshold_makes_not_ready(tmp_path):
-    from .conftest import make_live_edge, stop_uvicorn
+    from .conftest import make_live_edge
 
-    edge, server, th = make_live_edge(tmp_path, outbox_ready_max=5)
+    edge, server = make_live_edge(tmp_path, outbox_ready_max=5)
     try:
         with edge.client(None) as c:
             assert c.get("/ready").status_code == 200
@@ -140,5 +140,5 @@ def test_outbox_threshold_makes_not_ready(tmp_path):
             r = c.get("/ready")
             assert r.status_code == 503 and r.json()["checks"]["outbox"] == {"ok": False, "pending": 5, "max": 5}
     finally:
-        stop_uvicorn(server, th)
+        server.stop()
         edge.store.close()
