@@ -1,0 +1,198 @@
+"""``dasedge demo``: the whole edge stack on an embedded default.
+
+Starts a local Apache Kafka broker, writes a built-in synthetic scene (or
+takes a folder of real files), replays it through the ingest bridge into
+Kafka, runs the traffic and seismic workers (results in SQLite) and the edge
+API with its dashboard, then tells the user where to look.
+
+The built-in scene has two fibers, each in a real file format (ASN OptoDAS
+v8 tree, 10-s files): ``road-1`` (a 600 m road section at 500 Hz, 2 m
+channels, traffic in both directions) on topic ``das.road`` for the traffic
+worker, and ``quake-1`` (4 km of fiber at 100 Hz, 8 m channels, local
+earthquakes plus traffic noise) on topic ``das.seismic`` for the seismic
+worker.  A real installation feeds one topic per fiber the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROAD_TOPIC = "das.road"
+QUAKE_TOPIC = "das.seismic"
+T0_NS = int(np.datetime64("2026-01-01T12:00:00", "ns").astype(np.int64))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", type=Path, default=Path("var/demo"),
+                        help="where the broker, store, ledgers, scene and logs go (default var/demo)")
+    parser.add_argument("--input", type=Path, default=None,
+                        help="folder of real interrogator files to feed instead of the synthetic scene "
+                             "(sent to both pipelines)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="length of the synthetic scene")
+    parser.add_argument("--speed", default="2", help="replay speed (1 = real time, 'max' = as fast as possible)")
+    parser.add_argument("--port", type=int, default=8080, help="edge API / dashboard port")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic scene")
+    parser.add_argument("--exit-when-done", action="store_true",
+                        help="stop everything once the scene has been processed (default: keep serving)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up waiting for the pipelines after this")
+
+
+# --------------------------------------------------------------------------- scene
+def write_scene(root: Path, minutes: float, seed: int) -> dict[str, Path]:
+    """Write the two-fiber synthetic scene; returns {fiber: folder}."""
+    from dasedge.io.optodas import write_tree
+    from dasedge.synth.quake import simulate_quake_scene
+    from dasedge.synth.traffic import TrafficScene, TrafficSceneConfig, write_truth
+
+    duration = minutes * 60.0
+    road_dir, quake_dir = root / "road-1", root / "quake-1"
+    if not (road_dir / "truth.json").exists():
+        scene = TrafficScene(TrafficSceneConfig(duration_s=duration, fs=500.0, dx_m=2.0, length_m=600.0,
+                                                fiber_id="road-1", seed=seed, t0_ns=T0_NS))
+        blocks = [b.new(fiber_id="road-1") for b in scene.iter_blocks(chunk_s=10.0)]
+        write_tree(blocks, road_dir, "road-1")
+        write_truth(scene.truth(), road_dir)
+    if not (quake_dir / "truth.json").exists():
+        n_events = max(1, int(minutes // 1.5))
+        events = [{"origin_s": 20.0 + i * 90.0} for i in range(n_events)]
+        block, truth = simulate_quake_scene(n_channels=500, dx_m=8.0, fs=100.0, duration_s=duration,
+                                            events=events, seed=seed, snr_db=15.0, t0_ns=T0_NS,
+                                            fiber_id="quake-1", magnitude_range=(2.0, 3.0))
+        step = int(round(10.0 * block.fs))
+        write_tree([block.select(samples=slice(i, i + step)) for i in range(0, block.n_time, step)],
+                   quake_dir, "quake-1")
+        (quake_dir / "truth.json").write_text(json.dumps(truth, indent=1, default=float))
+    return {"road-1": road_dir, "quake-1": quake_dir}
+
+
+# ----------------------------------------------------------------------- processes
+class Stack:
+    """Child processes of the demo, stopped together."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.logs = state / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")
+        cmd = [sys.executable, "-m", "dasedge.cli", *args]
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 20
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _cli(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "dasedge.cli", *args], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def _count(db: Path, table: str) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    state: Path = args.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    db = state / "dasedge.sqlite"
+    print(f"dasedge demo: state in {state}", file=sys.stderr)
+
+    print("- starting the local Apache Kafka broker (first run fetches the jars from Maven Central) ...",
+          file=sys.stderr)
+    bootstrap = _cli("broker", "start", "--state-dir", str(state / "kafka")).splitlines()[-1]
+    print(f"  broker at {bootstrap}", file=sys.stderr)
+
+    if args.input is None:
+        print(f"- writing the synthetic scene ({args.minutes:g} min, OptoDAS v8 files) ...", file=sys.stderr)
+        fibers = write_scene(state / "scene", args.minutes, args.seed)
+        feeds = [(fibers["road-1"], ROAD_TOPIC), (fibers["quake-1"], QUAKE_TOPIC)]
+    else:
+        feeds = [(args.input.resolve(), ROAD_TOPIC), (args.input.resolve(), QUAKE_TOPIC)]
+
+    env = {"DASEDGE_DB_URL": str(db), "DASEDGE_KAFKA_BOOTSTRAP": bootstrap, "KAFKA_BOOTSTRAP": bootstrap,
+           "DASEDGE_ENVIRONMENT": "development"}
+    os.environ.update(env)
+    key = _cli("keys", "--db", str(db), "create", "--scope", "read", "--name", "demo-dashboard").split()[-1]
+    (state / "read-key.txt").write_text(key + "\n")
+    os.chmod(state / "read-key.txt", 0o600)
+
+    stack = Stack(state)
+    try:
+        stack.start("edge-api", "serve", "--db", str(db), "--port", str(args.port), "--no-pusher")
+        stack.start("traffic-worker", "traffic-worker", "--bootstrap", bootstrap, "--topic", ROAD_TOPIC,
+                    "--store", str(db))
+        stack.start("seismic-worker", "seismic-worker", "--bootstrap", bootstrap, "--topic", QUAKE_TOPIC,
+                    "--store", str(db))
+        for folder, topic in feeds:
+            stack.start(f"ingest-{topic}", "ingest", "replay", str(folder), "--bootstrap", bootstrap,
+                        "--topic", topic, "--speed", str(args.speed),
+                        "--ledger", str(state / f"ingest-{topic}.sqlite"))
+        url = f"http://127.0.0.1:{args.port}"
+        print(
+            "\nWhere to look:\n"
+            f"  dashboard      {url}/#key={key}\n"
+            f"  vehicles       curl -H 'X-API-Key: {key}' '{url}/api/v1/traffic/vehicles'\n"
+            f"  15-min stats   curl -H 'X-API-Key: {key}' '{url}/api/v1/traffic/stats?interval=15'\n"
+            f"  catalog        curl -H 'X-API-Key: {key}' '{url}/fdsnws/event/1/query?format=text'\n"
+            f"  alerts (SSE)   curl -N -H 'X-API-Key: {key}' '{url}/api/v1/alerts/stream'\n"
+            f"  API docs       {url}/docs\n"
+            f"  SQLite store   {db}\n"
+            f"  logs           {stack.logs}\n"
+            f"  read key       {state / 'read-key.txt'}\n",
+            file=sys.stderr,
+        )
+        deadline = time.time() + args.timeout
+        ingests = [p for n, p in stack.procs.items() if n.startswith("ingest-")]
+        while time.time() < deadline:
+            crashed = [n for n, p in stack.procs.items() if not n.startswith("ingest-") and p.poll() is not None]
+            if crashed:
+                print(f"dasedge demo: {', '.join(crashed)} stopped unexpectedly; see {stack.logs}", file=sys.stderr)
+                return 1
+            done = all(p.poll() is not None for p in ingests)
+            print(f"\r  vehicles {_count(db, 'vehicles'):4d}   picks {_count(db, 'picks'):6d}   "
+                  f"events {_count(db, 'events'):3d}   ingest {'done' if done else 'running'}   ",
+                  end="", file=sys.stderr)
+            if done and args.exit_when_done:
+                time.sleep(15)  # let the workers drain the last windows
+                break
+            time.sleep(2)
+        print(file=sys.stderr)
+        summary = {t: _count(db, t) for t in ("vehicles", "picks", "events")}
+        print(json.dumps(summary))
+        if not args.exit_when_done:
+            print("serving; press Ctrl-C to stop", file=sys.stderr)
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+        _cli("broker", "stop", "--state-dir", str(state / "kafka"))
