@@ -17,9 +17,10 @@ used on every channel (coherent moveout), scaled per channel by
 
 A magnitude-2 S wave at 10 km gives about 3e-8 1/s peak strain rate.
 
-Noise is white + 1/f (per channel) + common mode (shared by all channels) +
-slow traffic (moving quasi-static loads along the fiber, < ~1 Hz) plus about
-1 % dead (near-zero) or noisy (x10) channels.
+Noise is white + 1/f + slow drift (per channel) + common mode (shared by all
+channels), from :mod:`dasedge.synth.noise`, + slow traffic (moving
+quasi-static loads along the fiber, < ~1 Hz) plus about 1 % dead (near-zero)
+or noisy (x10) channels.
 
 SNR definition
 --------------
@@ -41,6 +42,7 @@ import numpy as np
 from scipy import signal as sps
 
 from dasedge.block import DASBlock
+from dasedge.synth.noise import NoiseConfig, NoiseStream, bad_channels
 from dasedge.records import stable_id
 
 __all__ = [
@@ -217,22 +219,16 @@ def burst_wavelet(
 
 
 def _corner(f0: float, magnitude: float, fs: float) -> float:
-    """Centre frequency: ``f0`` at M2, lower for larger events, below 0.3 fs."""
-    fc = f0 * 10 ** (-0.2 * (magnitude - 2.0))
+    """Centre frequency: ``f0`` up to M2, lower for larger events, below 0.3 fs.
+
+    Smaller events keep ``f0``: their higher source corner is cut by path
+    attenuation at local distances (and PhaseNet misses > 10 Hz P bursts).
+    """
+    fc = f0 * min(1.0, 10 ** (-0.1 * (magnitude - 2.0)))
     return float(np.clip(fc, 0.5, 0.3 * fs))
 
 
 # --------------------------------------------------------------------------- noise
-def _pink(rng: np.random.Generator, nt: int, nch: int, fs: float, fmin: float = 0.05) -> np.ndarray:
-    """1/f (power) noise along time, unit RMS per channel, ``[nt, nch]``."""
-    spec = np.fft.rfft(rng.standard_normal((nt, nch)), axis=0)
-    f = np.fft.rfftfreq(nt, 1.0 / fs)
-    spec *= (1.0 / np.sqrt(np.maximum(f, fmin)))[:, None]
-    spec[0] = 0.0
-    x = np.fft.irfft(spec, n=nt, axis=0)
-    return x / np.maximum(x.std(axis=0, keepdims=True), 1e-30)
-
-
 def _traffic(rng: np.random.Generator, nt: int, s_m: np.ndarray, fs: float, n_vehicles: int) -> np.ndarray:
     """Slow quasi-static loads moving along the fiber (strain rate, peak 1)."""
     out = np.zeros((nt, s_m.size))
@@ -253,12 +249,12 @@ def _traffic(rng: np.random.Generator, nt: int, s_m: np.ndarray, fs: float, n_ve
 def _noise_field(
     rng: np.random.Generator, nt: int, s_m: np.ndarray, fs: float, *, traffic: bool, n_vehicles: int
 ) -> np.ndarray:
-    """Unit-scale noise ``[nt, nch]``: white + 1/f + common mode (+ traffic)."""
-    nch = s_m.size
-    white = rng.standard_normal((nt, nch))
-    pink = _pink(rng, nt, nch, fs)
-    common = _pink(rng, nt, 1, fs) * rng.uniform(0.7, 1.3, size=(1, nch))
-    field = white + 0.5 * pink + 0.3 * common
+    """Unit-scale noise ``[nt, nch]``: white + 1/f + common mode + drift (+ traffic).
+
+    The stationary part comes from the shared :mod:`dasedge.synth.noise` models.
+    """
+    cfg = NoiseConfig(white_rms=1.0, pink_rms=0.5, common_rms=0.3, drift_rms=0.2)
+    field = NoiseStream(s_m.size, fs, cfg, rng).next(nt)
     if traffic:
         field += 3.0 * _traffic(rng, nt, s_m, fs, n_vehicles)
     return field
@@ -431,10 +427,7 @@ def simulate_quake_scene(
 
     # ---- per-channel factors
     coupling = np.exp(coupling_sigma * rng.standard_normal(n_channels))
-    n_bad = int(round(dead_fraction * n_channels))
-    bad = rng.choice(n_channels, size=n_bad, replace=False) if n_bad else np.zeros(0, dtype=np.int64)
-    dead = np.sort(bad[: (n_bad + 1) // 2])
-    noisy = np.sort(bad[(n_bad + 1) // 2 :])
+    dead, noisy = bad_channels(rng, n_channels, dead_fraction / 2, dead_fraction / 2)
 
     t_rel = np.arange(nt) / fs
     parts: list[tuple[int, int, int, np.ndarray]] = []  # (event, i_lo, i_hi, w)

@@ -164,10 +164,14 @@ def test_determinism_and_seed_dependence():
 
 
 def test_dead_and_noisy_channels():
-    block, truth = simulate_quake_scene(n_channels=400, dx_m=8.0, duration_s=10.0, seed=4, dead_fraction=0.01)
+    ev = {"x_m": 0.0, "y_m": 0.0, "depth_m": 8000.0, "magnitude": 2.0, "origin_s": 9.0}
+    block, truth = simulate_quake_scene(
+        n_channels=400, dx_m=8.0, duration_s=10.0, seed=4, dead_fraction=0.01, events=[ev], snr_db=None
+    )
     dead, noisy = truth["dead_channels"], truth["noisy_channels"]
     assert len(dead) + len(noisy) == 4
-    rms = np.sqrt(np.mean(block.data.astype(np.float64) ** 2, axis=0))
+    pre = block.data[: int(9.5 * FS)].astype(np.float64)  # before any arrival
+    rms = np.sqrt(np.mean(pre**2, axis=0))
     med = np.median(rms)
     assert np.all(rms[dead] < 1e-2 * med)
     assert np.all(rms[noisy] > 3 * med)
