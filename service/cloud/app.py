@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from service.auth import AdminKey, ReadKey, WriteKey, create_key
 
-from .ingest import IngestBatch, IngestResult, apply_batch, ensure_schema
+from .ingest import BatchError, IngestBatch, IngestResult, apply_batch, ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,10 @@ def ingest_router() -> APIRouter:
         if site.get("key_id") != key.key_id and not key.has("admin"):
             raise HTTPException(403, f"this API key is not bound to edge {body.edge_id!r}")
         hook = getattr(request.app.state, "ingest_hook", None)
-        res, alerts = await asyncio.to_thread(apply_batch, store, body)
+        try:
+            res, alerts = await asyncio.to_thread(apply_batch, store, body)
+        except (BatchError, KeyError, ValueError, TypeError) as exc:
+            raise HTTPException(422, f"malformed batch: {exc}") from None
         await asyncio.to_thread(store.upsert_site, body.edge_id, last_seen_ns=time.time_ns())
         if hook is not None:  # test hook: e.g. drop the connection after the commit
             await hook(request, res)
@@ -164,7 +167,8 @@ class SiteFilteredStore:
 
 
 async def site_filter(
-    site: str | None = Query(None, max_length=200, description="only this site (edge id); all sites if absent"),
+    site: str | None = Query(None, max_length=200, pattern=r"^[^\x00-\x1f]*$",
+                             description="only this site (edge id); all sites if absent"),
 ) -> None:
     """Router dependency: remember ``?site=`` for :class:`SiteFilteredStore` (async, so the context propagates)."""
     _SITE.set(site or None)

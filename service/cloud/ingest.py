@@ -83,6 +83,31 @@ def _seen(store: Any, edge_id: str, keys: list[str]) -> set[str]:
     return out
 
 
+#: fields each record kind must carry (the JSON form of ``dasedge.records``)
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "vehicle": ("id", "fiber_id", "t_ref", "t_start", "t_end", "direction", "vehicle_class", "speed_kmh"),
+    "traffic_event": ("id", "fiber_id", "kind", "t_start", "t_end"),
+    "modal": ("id", "fiber_id", "t", "mode", "frequency_hz"),
+    "pick": ("id", "fiber_id", "time", "channel", "phase", "score"),
+    "event": ("id", "fiber_id", "time"),
+    "interval_stats": ("interval_s", "direction", "volume"),
+}
+
+
+class BatchError(ValueError):
+    """A batch item is malformed (answered with HTTP 422)."""
+
+
+def validate_batch(batch: IngestBatch) -> None:
+    """Check that every record has the fields of its kind; raise :class:`BatchError` naming the first bad item."""
+    for i, it in enumerate(batch.items):
+        missing = [f for f in REQUIRED[it.kind] if f not in it.record]
+        if it.kind == "interval_stats" and "interval_start" not in it.record and "interval_start_ns" not in it.record:
+            missing.append("interval_start")
+        if missing:
+            raise BatchError(f"items[{i}] ({it.kind} {it.idempotency_key!r}): missing {', '.join(missing)}")
+
+
 def apply_batch(store: Any, batch: IngestBatch) -> tuple[IngestResult, list[dict[str, Any]]]:
     """Store a batch idempotently; return the result and the alerts created (events).
 
@@ -93,6 +118,7 @@ def apply_batch(store: Any, batch: IngestBatch) -> tuple[IngestResult, list[dict
     batch
         The validated request body; ``edge_id`` is used as the rows' ``site_id``.
     """
+    validate_batch(batch)
     site = batch.edge_id
     # dedup inside the batch, then against the log
     uniq: dict[str, IngestItem] = {}

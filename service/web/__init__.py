@@ -7,7 +7,8 @@ Mount it in an app that has ``app.state.store`` (for :mod:`service.auth`)::
 
 Routes
 ------
-* ``GET /dashboard/`` (+ ``app.js``, ``style.css``): the page, public (it holds
+* ``GET /dashboard/`` (+ ``/dashboard/{name}`` for ``app.js``, ``style.css``): the
+  page, public - list these in the app's public paths (it holds
   no data; the API key is typed in or passed as ``#key=...`` in the URL
   fragment, which browsers never send to the server).
 * ``GET /api/v1/live/overview`` (read): vehicles, counts and mean speed per
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from .waterfall import RING, WaterfallRing, put_waterfall
@@ -43,6 +44,8 @@ __all__ = ["STATIC_DIR", "RING", "WaterfallRing", "put_waterfall", "router", "ov
 STATIC_DIR = Path(__file__).parent / "static"
 _FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 SPEED_EDGES = list(range(0, 170, 10))  # km/h, 10 km/h bins (conventions §2)
+_ID_PATTERN = r"^[^\x00-\x1f]*$"  # no control characters (PostgreSQL refuses NUL in text)
+_MAX_VALUES = 2_000_000
 
 
 def _ms(ns: int | None) -> float | None:
@@ -210,12 +213,12 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
 class WaterfallIn(BaseModel):
     """A DAS window for the live waterfall (``data`` is ``[time][distance]``)."""
 
-    fiber: str = Field(min_length=1, max_length=200)
-    t0_ns: int
-    dt_s: float = Field(gt=0)
-    x0_m: float = 0.0
-    dx_m: float = Field(gt=0)
-    data: list[list[float]] = Field(min_length=1, max_length=100_000)
+    fiber: str = Field(min_length=1, max_length=200, pattern=_ID_PATTERN)
+    t0_ns: int = Field(ge=0, le=2**62, description="UTC ns of the first row")
+    dt_s: float = Field(ge=1e-6, le=3600, allow_inf_nan=False, description="row spacing, s")
+    x0_m: float = Field(0.0, ge=-1e8, le=1e8, allow_inf_nan=False)
+    dx_m: float = Field(gt=0, le=1e5, allow_inf_nan=False)
+    data: list[list[float]] = Field(min_length=1, max_length=100_000, description="[time][distance], <= 2e6 values")
 
 
 def router(get_store: Callable[[], Any], *, ring: WaterfallRing = RING, prefix: str = "") -> APIRouter:
@@ -235,10 +238,6 @@ def router(get_store: Callable[[], Any], *, ring: WaterfallRing = RING, prefix: 
     r = APIRouter(prefix=prefix, tags=["live"])
     read = [Depends(require_scope("read"))]
 
-    @r.get("/dashboard", include_in_schema=False)
-    def dashboard_redirect() -> RedirectResponse:
-        return RedirectResponse(url=f"{prefix}/dashboard/")
-
     @r.get("/dashboard/", include_in_schema=False)
     def dashboard_index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
@@ -252,16 +251,16 @@ def router(get_store: Callable[[], Any], *, ring: WaterfallRing = RING, prefix: 
     @r.get("/api/v1/live/overview", dependencies=read, summary="Dashboard overview for a recent window")
     def live_overview(
         window_s: float = Query(600.0, gt=0, le=7 * 86400, description="window length before the newest data"),
-        site: str | None = Query(None, max_length=200),
-        fiber: str | None = Query(None, max_length=200),
+        site: str | None = Query(None, max_length=200, pattern=_ID_PATTERN),
+        fiber: str | None = Query(None, max_length=200, pattern=_ID_PATTERN),
     ) -> dict[str, Any]:
         return overview(get_store(), window_s=window_s, site=site, fiber=fiber, ring=ring)
 
     @r.get("/api/v1/live/waterfall", dependencies=read, summary="Decimated recent DAS window (uint8, base64)")
     def live_waterfall(
         window_s: float = Query(600.0, gt=0, le=86400),
-        fiber: str | None = Query(None, max_length=200),
-        site: str | None = Query(None, max_length=200),
+        fiber: str | None = Query(None, max_length=200, pattern=_ID_PATTERN),
+        site: str | None = Query(None, max_length=200, pattern=_ID_PATTERN),
     ) -> dict[str, Any]:
         fibers = ring.fibers()
         f = fiber or (fibers[0] if fibers else None)
@@ -280,6 +279,8 @@ def router(get_store: Callable[[], Any], *, ring: WaterfallRing = RING, prefix: 
         rows = {len(row) for row in body.data}
         if len(rows) != 1 or 0 in rows:
             raise HTTPException(422, "data must be a non-empty rectangular [time][distance] array")
+        if len(body.data) * next(iter(rows)) > _MAX_VALUES:
+            raise HTTPException(413, f"at most {_MAX_VALUES} values per request; decimate first")
         arr = np.asarray(body.data, np.float32)
         x = body.x0_m + body.dx_m * np.arange(arr.shape[1])
         ch = ring.put(body.fiber, body.t0_ns, body.dt_s, x, arr)

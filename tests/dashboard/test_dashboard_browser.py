@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from dasedge.records import Pick, SeismicEvent, Vehicle, stable_id
-from service.web.waterfall import WaterfallRing
 
 from ..service_cloud.helpers import ServerThread
 
@@ -56,11 +55,12 @@ def test_dashboard_shows_scene_and_updates_live(scene, tmp_path):
     block, truth = scene
     fiber = block.fiber_id
     store = open_store(tmp_path / "edge.sqlite")
-    ring = WaterfallRing()
-    # replay the scene: waterfall thumbnails in 10 s chunks, vehicles through the store's write path
+    web.RING.clear()
+    # replay the scene: waterfall thumbnails in 10 s chunks (put_waterfall, as the demo does),
+    # vehicles through the store's write path
     n10 = int(round(10.0 / block.dt_s))
     for i in range(0, block.data.shape[0], n10):
-        ring.put(fiber, block.t0_ns + int(round(i * block.dt_s * 1e9)), block.dt_s, block.distance_m,
+        web.put_waterfall(fiber, block.t0_ns + int(round(i * block.dt_s * 1e9)), block.dt_s, block.distance_m,
                  block.data[i : i + n10])
     vehicles = [_vehicle_from_truth(r, fiber) for r in truth["vehicles"] if r.get("complete", True)]
     assert len(vehicles) >= 5
@@ -75,10 +75,9 @@ def test_dashboard_shows_scene_and_updates_live(scene, tmp_path):
     store.put_events([ev])
     _, key = create_key(store, ["read"], name="dashboard-test")
 
+    # the edge app mounts the dashboard itself (service.web.router)
     app = create_app(Settings(environment="test", db_url=str(tmp_path / "edge.sqlite")), store=store,
                      start_dispatcher=False)
-    if not any(getattr(r, "path", "") == "/api/v1/live/overview" for r in app.routes):
-        app.include_router(web.router(lambda: store, ring=ring))
     shot = Path(os.environ.get("DASEDGE_DASHBOARD_SCREENSHOT", tmp_path / "dashboard.png"))
     with ServerThread(app) as srv, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -133,5 +132,6 @@ def test_dashboard_shows_scene_and_updates_live(scene, tmp_path):
             assert errors == []
         finally:
             browser.close()
+            web.RING.clear()
     store.close()
     assert shot.stat().st_size > 10_000

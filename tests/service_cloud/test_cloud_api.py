@@ -85,3 +85,19 @@ def test_ingest_is_idempotent_and_keeps_highest_event_version(cloud):
     assert got == {d["id"]: d for d in vs}
     # two cloud alerts (v1 and v2), fanned out from the alerts table
     assert [a["version"] for a in cloud.store.alerts_after(0)] == [1, 2]
+
+
+def test_malformed_records_are_422_and_nothing_is_written(cloud):
+    key = cloud.register("site-a", fiber_id="fib-a")
+    h = {"X-API-Key": key}
+    good = [v.to_dict() for v in make_vehicles(2)]
+    bad = dict(good[1])
+    del bad["speed_kmh"]
+    body = {"edge_id": "site-a", "items": _items("vehicle", [good[0], bad])}
+    r = httpx.post(f"{cloud.url}/api/v1/ingest", json=body, headers=h)
+    assert r.status_code == 422 and "items[1]" in r.json()["detail"] and "speed_kmh" in r.json()["detail"]
+    bad_time = dict(good[1], t_ref="not-a-time")
+    r = httpx.post(f"{cloud.url}/api/v1/ingest", json={"edge_id": "site-a", "items": _items("vehicle", [bad_time])},
+                   headers=h)
+    assert r.status_code == 422
+    assert cloud.count("vehicles") == 0 and cloud.count("cloud_ingest_log") == 0
