@@ -49,6 +49,8 @@ class AssocConfig:
     min_picks: int = 20
     min_p_picks: int = 0
     min_s_picks: int = 0
+    min_pick_fraction: float = 0.15  # of the channels with picks: DAS events light up many channels
+    max_rms_s: float = 0.25  # random picks fitted within +-max_sigma11 have rms ~0.29 s
     xy_margin_km: float = 30.0  # search beyond the array ends / sides
     z_min_km: float = 0.0
     z_max_km: float = 30.0
@@ -299,6 +301,10 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
         hi = np.r_[st_all[:, :2].max(0) + cfg.xy_margin_km, cfg.z_max_km - frame.centre[2]]
     aperture = float(np.ptp(st_all, axis=0).max()) if len(st_all) > 1 else 0.0
     pad = (aperture + cfg.z_max_km) / cfg.vs * 0.5 + 2.0
+    n_chan = np.unique(chan).size
+    from dataclasses import replace as _replace
+
+    cfg = _replace(cfg, min_picks=max(cfg.min_picks, int(np.ceil(cfg.min_pick_fraction * n_chan))))
     labels = time_clusters(t, w, cfg, pad)
     events: list[AssocEvent] = []
     for lab in np.unique(labels[labels >= 0]):
@@ -354,6 +360,8 @@ def _finalise(t, st, vel, w, is_s, chan, idx, t0, hypo, sigma, cfg, lo, hi) -> l
         if sel.size < cfg.min_picks or n_p < cfg.min_p_picks or n_s < cfg.min_s_picks:
             continue
         s_rms = float(np.sqrt(np.mean(rk**2))) if rk.size else cfg.sigma_min
+        if s_rms > cfg.max_rms_s:
+            continue
         s_eff = max(s_rms, cfg.sigma_min)
         try:
             cov = np.linalg.inv(A[0] / max(np.mean(w[sel]), 1e-9) ) * s_eff**2
