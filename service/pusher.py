@@ -23,10 +23,26 @@ Loop (one thread, see :meth:`Pusher.run`)::
   2xx and counts the items as duplicates.
 * A crash between claim and ack leaves the rows claimed; the store hands them
   out again after its claim lease expires (or on restart), so nothing is lost.
-* 4xx other than 408/413/429 (bad key, schema mismatch) are not dropped
-  either: they are retried with the capped backoff and logged, because losing
-  data on a misconfiguration is worse than a growing outbox.  The outbox is
-  bounded by the store's own size policy (see ``service.store``).
+* 4xx other than 413 (bad key, unknown edge, malformed record) are not
+  dropped either: they are retried with the capped backoff and logged,
+  because losing data on a misconfiguration is worse than a growing outbox.
+
+Bounded disk use (the store's outbox policy, ``service.store.store``; tested
+end to end in ``tests/service_cloud/test_pusher.py``): the outbox holds at
+most ``outbox_max_rows`` rows (``DASEDGE_OUTBOX_MAX_ROWS``, default 200 000).
+When a write pushes it over the bound, the oldest rows of the lowest priority
+are deleted first - picks and modal frequencies, then traffic events and
+interval statistics - and counted in ``outbox_dropped``
+(``dasedge_outbox_dropped_total``); those records stay in the edge store,
+they just are not forwarded.  Vehicles and seismic events are never dropped
+and writes are never refused: during a very long outage the outbox grows
+past the bound with those rows only and ``/ready`` turns not-ready
+(``outbox_ready_max``).
+
+When the store has ``heartbeat`` the pusher reports as component
+``pusher`` in the status table at most every ``heartbeat_s`` (detail:
+``items_acked``, ``failures``, ``consecutive_failures``, ``last_error``,
+``cloud_reachable``).
 
 The HTTP request carries the edge key in ``X-API-Key`` and a batch-level
 ``Idempotency-Key`` header (sha256 of the item keys) as suggested by the IETF
@@ -195,6 +211,8 @@ class Pusher:
         self._own_client = client is None
         self._rng = random.Random(seed)
         self.stats = PushStats()
+        self.heartbeat_s = 5.0
+        self._last_hb = -1e9
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -263,6 +281,7 @@ class Pusher:
                 n = self.push_once()
             except PushError as exc:
                 self._record_failure(exc)
+                self._heartbeat()
                 delay = backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s, self._rng)
                 attempt += 1
                 if t_end is not None:
@@ -283,7 +302,9 @@ class Pusher:
             except Exception:  # store errors must not kill the thread
                 log.exception("pusher loop error")
                 self._stop.wait(self.backoff_max_s / 4)
+            self._heartbeat()
             self._stop.wait(self.idle_poll_s)
+        self._heartbeat(force=True)
 
     def start(self) -> threading.Thread:
         """Run :meth:`run` in a daemon thread."""
@@ -300,6 +321,22 @@ class Pusher:
             self._thread = None
         if self._own_client:
             self._client.close()
+
+    def _heartbeat(self, force: bool = False) -> None:
+        hb = getattr(self.outbox, "heartbeat", None)
+        now = time.monotonic()
+        if hb is None or (not force and now - self._last_hb < self.heartbeat_s):
+            return
+        self._last_hb = now
+        st = self.stats
+        try:
+            hb("pusher", ok=True, detail={
+                "items_acked": st.items_acked, "batches_ok": st.batches_ok, "failures": st.failures,
+                "consecutive_failures": st.consecutive_failures, "last_error": st.last_error,
+                "cloud_reachable": st.consecutive_failures == 0, "duplicates_reported": st.duplicates_reported,
+            })
+        except Exception:  # the status table is best effort
+            log.debug("pusher heartbeat failed", exc_info=True)
 
     def _record_failure(self, exc: PushError) -> None:
         self.stats.failures += 1

@@ -121,6 +121,7 @@ def test_pusher_chaos_concurrent_writes_and_edge_restart(cloud, tmp_path):
     edge = open_store(path)
     proxy = FaultProxy(cloud.server.port, delay_s=0.6, seed=7)
     proxy.open()
+    proxy.script.extend(["http500", "slow", "drop_after", "reset"])  # each fault at least once, then random
     proxy.chaos = {"pass": 0.4, "http500": 0.15, "slow": 0.15, "drop_after": 0.15, "reset": 0.15}
 
     def new_pusher(store):
@@ -213,3 +214,27 @@ def test_pusher_background_thread_picks_up_new_rows(cloud, edge_store):
         p.stop()
     assert p.stats.failures == 0 and p.stats.items_acked == 25
     assert not isinstance(p._thread, threading.Thread)
+
+
+def test_pusher_from_settings_and_status_heartbeat(cloud, edge_store, tmp_path):
+    from service.pusher import pusher_from_settings
+    from service.settings import Settings
+
+    key = cloud.register("edge-7", fiber_id="fib-a")
+    assert pusher_from_settings(edge_store, Settings(environment="test")) is None  # no cloud configured
+    kf = tmp_path / "edge.key"
+    kf.write_text(key + "\n")
+    kf.chmod(0o600)
+    s = Settings(environment="test", cloud_url=cloud.url, edge_key_file=kf, site_id="edge-7", push_batch=7)
+    p = pusher_from_settings(edge_store, s)
+    assert p is not None and p.edge_id == "edge-7" and p.batch_size == 7
+    assert key not in repr(s)  # the secret never shows up in the settings' repr
+    edge_store.put_vehicles(make_vehicles(20, seed=8))
+    try:
+        assert p.drain(max_seconds=30) == 20
+        p._heartbeat(force=True)
+    finally:
+        p.stop()
+    assert cloud.count("vehicles", "edge-7") == 20
+    (st,) = [r for r in edge_store.get_status() if r["component"] == "pusher"]
+    assert st["detail"]["items_acked"] == 20 and st["detail"]["cloud_reachable"] is True
