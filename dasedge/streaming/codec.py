@@ -91,7 +91,12 @@ def _decompress(value: bytes, codec: str, expected: int) -> bytes:
         if codec == "lz4":
             import lz4.frame
 
-            return lz4.frame.decompress(value)
+            # bounded: a small frame must not expand to gigabytes before the length check
+            d = lz4.frame.LZ4FrameDecompressor()
+            out = d.decompress(value, max_length=expected + 1)
+            if not d.eof and len(out) <= expected:
+                raise RecordError("lz4 frame is truncated")
+            return out
         if codec == "zstd":
             import zstandard
 
@@ -244,9 +249,12 @@ def _text(h: dict[str, bytes], key: str) -> str:
 def _int(h: dict[str, bytes], key: str) -> int:
     s = _text(h, key)
     try:
-        return int(s)
+        v = int(s)
     except ValueError:
-        raise RecordError(f"header {key}={s!r} is not an integer") from None
+        raise RecordError(f"header {key}={s[:40]!r} is not an integer") from None
+    if not -(2**63) <= v < 2**63:  # every integer header is stored as int64
+        raise RecordError(f"header {key}={s[:40]!r} is outside the int64 range")
+    return v
 
 
 def _float(h: dict[str, bytes], key: str) -> float:
