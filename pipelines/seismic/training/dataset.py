@@ -64,7 +64,7 @@ def gaussian_labels(p_idx: np.ndarray, s_idx: np.ndarray, nt: int, sigma: float 
     if over.any():
         out[1][over] /= s[over]
         out[2][over] /= s[over]
-    out[0] = 1.0 - out[1] - out[2]
+    out[0] = np.clip(1.0 - out[1] - out[2], 0.0, 1.0)
     return out
 
 

@@ -101,6 +101,20 @@ def verify(net: PhaseNetDAS, path: str | Path, shapes: list[tuple[int, int]] | N
     return worst
 
 
+def save_weights(net: PhaseNetDAS, path: str | Path) -> Path:
+    """Unfolded weights (incl. BatchNorm statistics) as numpy ``.npz`` for fine-tuning without the checkpoint."""
+    state = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    state["__config__"] = np.array(json.dumps(net.config.to_dict()))
+    np.savez(path, **state)
+    return Path(path)
+
+
+def load_weights_config(path: str | Path) -> ModelConfig:
+    """The :class:`ModelConfig` stored in a ``.weights.npz``."""
+    with np.load(path) as z:
+        return ModelConfig(**json.loads(str(z["__config__"])))
+
+
 def export_checkpoint(ckpt: str | Path, out: str | Path, extra: dict | None = None) -> dict:
     """Checkpoint -> ONNX, verified; returns ``{path, bytes, sha256, max_abs_diff, meta}``."""
     net, meta = load_checkpoint(ckpt)
@@ -110,4 +124,5 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, extra: dict | None = No
     diff = verify(net, path)
     if diff > 1e-4:
         raise RuntimeError(f"onnxruntime differs from PyTorch by {diff:.2e} (> 1e-4)")
+    save_weights(net, Path(path).with_suffix(".weights.npz"))
     return {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": sha256(path), "max_abs_diff": diff, "meta": meta}

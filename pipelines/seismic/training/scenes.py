@@ -221,9 +221,10 @@ def simulate(
         dxk, dyk = x_km - ex, y_km - ey
         r = np.sqrt(dxk**2 + dyk**2 + ez**2)
         tp_rel, ts_rel = r / vp + statics, r / vs + statics * 1.7
-        # origin: P of the first event inside the window; later events anywhere (overlaps)
+        # origin: P of every event inside the window; later events may overlap the first
         lo = -tp_rel.min() + 1.0
-        hi = dur - tp_rel.max() - (2.0 if k == 0 else 0.0)
+        # the first event keeps its S arrivals inside the record too (when the window allows)
+        hi = dur - (ts_rel.max() + 2.0 if k == 0 else tp_rel.max())
         t0 = rng.uniform(lo, max(lo, hi))
         # axial sensitivity: angle between the ray (horizontal+vertical) and the fiber tangent
         cos_a = -(dxk * np.cos(ang) + dyk * np.sin(ang)) / r

@@ -26,7 +26,7 @@ import torch
 
 from pipelines.seismic.training import scenes
 from pipelines.seismic.training.dataset import PseudoLabelSet, truth_example
-from pipelines.seismic.training.model import VARIANTS, build, n_parameters, soft_cross_entropy
+from pipelines.seismic.training.model import VARIANTS, ModelConfig, build, n_parameters, soft_cross_entropy
 
 log = logging.getLogger("dasedge.model.train")
 
@@ -37,6 +37,17 @@ def lr_lambda(step: int, warmup: int, total: int) -> float:
         return 0.01 + 0.99 * step / max(1, warmup)
     prog = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.5 * (1 + math.cos(math.pi * prog))
+
+
+def load_state(path: str | Path) -> dict:
+    """Model weights from a training checkpoint (``.pt``) or a ``.weights.npz`` saved next to an ONNX export."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        path = path.with_suffix(".weights.npz")
+    if path.name.endswith(".npz"):
+        with np.load(path) as z:
+            return {k: torch.from_numpy(z[k].copy()) for k in z.files if not k.startswith("__")}
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
 def make_batch(source, step: int, batch: int, nt: int, nx: int, seed0: int, bank):
@@ -60,7 +71,7 @@ def train(
     out: str | Path,
     *,
     minutes: float = 60.0,
-    variant: str = "edge",
+    variant: str | ModelConfig = "edge",
     labels: str = "truth",
     pseudo_dir: str | Path | None = None,
     batch: int = 2,
@@ -77,13 +88,23 @@ def train(
     log_every: int = 20,
     noise_dir: str | Path | None = None,
     init_from: str | Path | None = None,
+    schedule_minutes: float | None = None,
 ) -> dict:
-    """Train (or resume) a model in ``out``; returns a summary dict (also written to ``out/summary.json``)."""
+    """Train (or resume) a model in ``out``; returns a summary dict (also written to ``out/summary.json``).
+
+    With ``schedule_minutes`` the warm-up + cosine schedule runs over *training
+    wall time* (total across resumed stages) instead of steps, and training
+    stops when that much wall time has been spent: on a shared CPU the number
+    of steps that fit is unknown in advance, and this guarantees the learning
+    rate has annealed when the budget ends.
+    """
     torch.set_num_threads(threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "last.pt"
-    cfg = VARIANTS[variant]
+    cfg = variant if isinstance(variant, ModelConfig) else VARIANTS[variant]
+    variant = variant if isinstance(variant, str) else "custom"
+    torch.manual_seed(seed0)  # initial weights are a function of seed0
     net = build(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, warmup, total_steps))
@@ -97,11 +118,8 @@ def train(
         step, wall_s, losses = ck["step"], ck["wall_s"], ck.get("losses", [])
         log.warning("resumed %s at step %d (%.1f min trained so far)", ckpt_path, step, wall_s / 60)
     elif init_from is not None:
-        ck = torch.load(init_from, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
+        net.load_state_dict(load_state(init_from))
         log.warning("initialised from %s", init_from)
-    else:
-        torch.manual_seed(seed0)
     source = None
     if labels != "truth":
         if pseudo_dir is None:
@@ -152,14 +170,34 @@ def train(
     run_loss = []
     t_log, n_log = t_start, 0
     last_step = max_steps if max_steps is not None else total_steps
+    if schedule_minutes is not None:
+        last_step = max_steps if max_steps is not None else 10**9
+        budget_s = schedule_minutes * 60.0
+        warm_s = budget_s * warmup / max(1, total_steps)  # warm-up as the same fraction of the budget
+        meta["schedule_minutes"] = schedule_minutes
+
+    def set_time_lr() -> None:
+        prog = wall_s / budget_s
+        if wall_s < warm_s:
+            f = 0.01 + 0.99 * wall_s / warm_s
+        else:
+            f = 0.5 * (1 + math.cos(math.pi * min(1.0, (wall_s - warm_s) / max(1e-9, budget_s - warm_s))))
+        for g in opt.param_groups:
+            g["lr"] = lr * f
+        return prog
     with open(out / "train.log", "a") as flog:
         while step < last_step and time.monotonic() < deadline:
+            if schedule_minutes is not None:
+                if wall_s >= budget_s:
+                    break
+                set_time_lr()
             x, tgt, m = make_batch(source, step, batch, nt, nx, seed0, bank)
             loss = soft_cross_entropy(net(x), tgt, m)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
+            if schedule_minutes is None:
+                sched.step()
             step += 1
             n_log += 1
             run_loss.append(loss.item())
@@ -171,7 +209,7 @@ def train(
                 losses.append([step, mean])
                 run_loss = []
                 line = (
-                    f"step {step}/{last_step} loss {mean:.4f} lr {sched.get_last_lr()[0]:.2e} "
+                    f"step {step}/{last_step if last_step < 10**9 else '-'} loss {mean:.4f} lr {opt.param_groups[0]['lr']:.2e} "
                     f"wall {wall_s / 60:.1f} min ({(now - t_log) / n_log:.2f} s/step)"
                 )
                 t_log, n_log = now, 0
