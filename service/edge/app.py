@@ -27,6 +27,7 @@ from fastapi.routing import APIRoute
 import dasedge
 from service.alerts import AlertBroker, WebhookDispatcher
 from service.auth import require_scope
+from service.edge.deps import AUTH_RESPONSES
 from service.edge.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from service.edge.routers import alerts, fdsn, health, keys, seismic, subscriptions, traffic
 from service.settings import Settings
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset({
     "/health", "/ready", "/api/v1/version", "/fdsnws/event/1/version", "/fdsnws/event/1/application.wadl",
     "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+    "/dashboard/", "/dashboard/{name}",  # static dashboard page (service.web); its data feeds need a key
 })
 
 
@@ -106,15 +108,35 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
 
     for r in (health, traffic, seismic, fdsn, alerts, subscriptions, keys):
         app.include_router(r.router)
+    from service import web  # live dashboard (page + /api/v1/live/* feeds), see service.web
+
+    app.include_router(web.router(lambda: app.state.store))
 
     metrics_deps = [] if settings.public_metrics else [Depends(require_scope("read"))]
 
     @app.get("/metrics", tags=["health"], response_class=Response, dependencies=metrics_deps,
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                        **({} if settings.public_metrics else AUTH_RESPONSES)})
     def metrics(request: Request):
         """Prometheus exposition (``dasedge_*`` metrics, base units)."""
         return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
+    def openapi():
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            # our 422 body: a readable message plus the structured errors
+            schema.setdefault("components", {}).setdefault("schemas", {})["HTTPValidationError"] = {
+                "title": "HTTPValidationError", "type": "object", "required": ["detail"],
+                "properties": {"detail": {"type": "string", "description": "what is wrong, readable"},
+                               "errors": {"type": "array", "items": {"type": "object"}}},
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator
 
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import Response
@@ -36,8 +39,28 @@ def time_range(start: datetime | None, end: datetime | None) -> tuple[int | None
     return s, e
 
 
-StartQ = Annotated[datetime | None, Query(description="inclusive start, ISO 8601 (naive = UTC)")]
-EndQ = Annotated[datetime | None, Query(description="exclusive end, ISO 8601 (naive = UTC)")]
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|z|[+-]\d{2}:?\d{2})?$")
+
+
+def _iso_only(v: Any) -> Any:
+    if isinstance(v, str) and not _ISO.match(v.strip()):
+        raise ValueError("expected an ISO 8601 time such as 2026-01-01T00:00:00Z")
+    if isinstance(v, (int, float)):
+        raise ValueError("expected an ISO 8601 time, not a number")
+    return v
+
+
+def _in_range(v: datetime) -> datetime:
+    if not 1900 <= v.year <= 2200:
+        raise ValueError("time outside the supported range 1900..2200")
+    return v
+
+
+#: an ISO 8601 time (date-only allowed; naive = UTC) within 1900..2200
+UtcTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_range)]
+
+StartQ = Annotated[UtcTime | None, Query(description="inclusive start, ISO 8601 (naive = UTC)")]
+EndQ = Annotated[UtcTime | None, Query(description="exclusive end, ISO 8601 (naive = UTC)")]
 LimitQ = Annotated[int, Query(ge=1, le=10_000, description="page size")]
 OffsetQ = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip (0-based)")]
 FormatQ = Annotated[Literal["json", "csv"], Query(description="json (default) or csv export")]
@@ -52,4 +75,12 @@ def page_or_csv(docs: list[dict], total: int | None, limit: int, offset: int, fm
     return {"data": docs, "count": total, "limit": limit, "offset": offset}
 
 
+BODY_RESPONSES = {400: {"description": "malformed JSON body"}}
 CSV_RESPONSE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON page or CSV"}}
+
+
+#: documented refusals of every protected route
+AUTH_RESPONSES = {
+    401: {"description": "missing, unknown or revoked API key (header X-API-Key)"},
+    403: {"description": "the API key lacks the required scope"},
+}

@@ -111,7 +111,7 @@ class StatsPage(BaseModel):
 
 
 class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000, description="HTTP(S) endpoint receiving POSTs")
     filters: "SubscriptionFilters" = Field(default_factory=lambda: SubscriptionFilters())
     format: Literal["json", "cap"] = "json"
@@ -120,7 +120,7 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     min_magnitude: float | None = Field(default=None, allow_inf_nan=False)
     max_depth_km: float | None = Field(default=None, allow_inf_nan=False)
     status: list[Literal["new", "update", "final"]] | None = None
@@ -152,7 +152,7 @@ class AlertOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     scopes: list[Literal["read", "write", "admin"]] = Field(min_length=1)
     name: str = Field(default="", max_length=200)
 

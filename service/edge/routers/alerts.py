@@ -9,10 +9,10 @@ from fastapi.responses import StreamingResponse
 
 from service.alerts import alert_json, sse_format
 from service.auth import ReadKey
-from service.edge.deps import get_store
+from service.edge.deps import AUTH_RESPONSES, get_store
 from service.edge.models import AlertOut
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
 
 
 @router.get(

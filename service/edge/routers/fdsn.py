@@ -13,21 +13,20 @@ answer 422 with a message (FDSN clients treat any 4xx as an error).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from service.auth import ReadKey
-from service.edge.deps import get_store, to_ns
+from service.edge.deps import AUTH_RESPONSES, UtcTime, get_store, to_ns
 from service.edge.formats import fdsn_text, geojson, quakeml
 
 router = APIRouter(prefix="/fdsnws/event/1", tags=["fdsnws"])
 
 FDSN_VERSION = "1.2.0"
 _F = Annotated[float | None, Query(allow_inf_nan=False)]
-_T = Annotated[datetime | None, Query()]
+_T = Annotated[UtcTime | None, Query()]
 
 WADL = f"""<?xml version="1.0" encoding="UTF-8"?>
 <application xmlns="http://wadl.dev.java.net/2009/02" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
@@ -78,6 +77,7 @@ def _pick(a, b):
                           "application/json": {}}, "description": "QuakeML, fdsn text or GeoJSON"},
         204: {"description": "no matching events (nodata=204)"},
         404: {"description": "no matching events (nodata=404)"},
+        **AUTH_RESPONSES,
     },
     response_class=Response,
 )

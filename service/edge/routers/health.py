@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 import dasedge
 from dasedge.block import iso_utc
 from service.auth import ReadKey
-from service.edge.deps import get_store
+from service.edge.deps import AUTH_RESPONSES, get_store
 
 router = APIRouter(tags=["health"])
 
@@ -80,7 +80,7 @@ def version(request: Request) -> dict:
             "schema_version": get_store(request).schema_version()}
 
 
-@router.get("/api/v1/status")
+@router.get("/api/v1/status", responses=AUTH_RESPONSES)
 def status(request: Request, _key: ReadKey) -> dict:
     """Pipelines (heartbeat, consumer lag, throughput, model version), outbox and last data time."""
     store = get_store(request)

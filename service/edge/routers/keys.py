@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 
 from dasedge.block import iso_utc
 from service.auth import AdminKey, create_key
-from service.edge.deps import get_store
+from service.edge.deps import AUTH_RESPONSES, BODY_RESPONSES, get_store
 from service.edge.models import KeyIn, KeyOut
 
-router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=AUTH_RESPONSES)
 
 
 def _out(r: dict, key: str | None = None) -> dict:
@@ -25,7 +25,7 @@ def list_(request: Request, _key: AdminKey):
     return [_out(r) for r in get_store(request).list_api_keys()]
 
 
-@router.post("", response_model=KeyOut, status_code=201)
+@router.post("", response_model=KeyOut, status_code=201, responses=BODY_RESPONSES)
 def create(request: Request, body: KeyIn, _key: AdminKey):
     """Create a key; the plain key is in this response only."""
     store = get_store(request)

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from service.auth import ReadKey
-from service.edge.deps import CSV_RESPONSE, EndQ, FormatQ, LimitQ, OffsetQ, StartQ, get_store, page_or_csv, time_range
+from service.edge.deps import AUTH_RESPONSES, CSV_RESPONSE, EndQ, FormatQ, LimitQ, OffsetQ, StartQ, get_store, page_or_csv, time_range
 from service.edge.models import EventOut, Page, PickOut
 
-router = APIRouter(prefix="/api/v1/seismic", tags=["seismic"])
+router = APIRouter(prefix="/api/v1/seismic", tags=["seismic"], responses=AUTH_RESPONSES)
 
 
 @router.get("/picks", response_model=Page[PickOut], responses=CSV_RESPONSE)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 
 from dasedge.block import iso_utc
 from service.auth import ReadKey, WriteKey
-from service.edge.deps import get_store
+from service.edge.deps import AUTH_RESPONSES, BODY_RESPONSES, get_store
 from service.edge.models import SubscriptionIn, SubscriptionOut
 
-router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
+router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"], responses=AUTH_RESPONSES)
 SubId = Annotated[str, Path(max_length=64)]
 
 
@@ -21,7 +21,7 @@ def _out(row: dict, secret: str | None = None) -> dict:
             "created": iso_utc(row["created_ns"]), "active": row["active"], "secret": secret}
 
 
-@router.post("", response_model=SubscriptionOut, status_code=201)
+@router.post("", response_model=SubscriptionOut, status_code=201, responses=BODY_RESPONSES)
 def create(request: Request, body: SubscriptionIn, _key: WriteKey):
     """Subscribe a URL to alerts created from now on.
 

@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from service.auth import ReadKey
-from service.edge.deps import (CSV_RESPONSE, EndQ, FormatQ, LimitQ, OffsetQ, StartQ, get_store, page_or_csv,
+from service.edge.deps import (AUTH_RESPONSES, CSV_RESPONSE, EndQ, FormatQ, LimitQ, OffsetQ, StartQ, get_store, page_or_csv,
                                time_range)
 from service.edge.formats import to_csv
 from service.edge.models import ModalOut, Page, StatsPage, TrafficEventOut, VehicleOut
 
-router = APIRouter(prefix="/api/v1/traffic", tags=["traffic"])
+router = APIRouter(prefix="/api/v1/traffic", tags=["traffic"], responses=AUTH_RESPONSES)
 
 INTERVALS = {"1min": 60, "5min": 300, "15min": 900, "1h": 3600, "60min": 3600}
 VEHICLE_CSV = ["id", "t_ref", "t_start", "t_end", "direction", "lane", "speed_kmh", "vehicle_class", "x_start_m",
