@@ -114,8 +114,15 @@ def free_port() -> int:
 
 
 def new_cluster_id() -> str:
-    """16 random bytes as base64url without padding (Kafka's ``Uuid`` string form)."""
-    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    """16 random bytes as base64url without padding (Kafka's ``Uuid`` string form).
+
+    Like Kafka's own ``Uuid.randomUuid`` it never starts with ``-`` (the command line
+    parser of the storage tool would read that as an option).
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def java_bin() -> str:
@@ -265,7 +272,7 @@ class LocalKafka:
     def format_storage(self) -> None:
         """Format the KRaft storage (idempotent thanks to ``--ignore-formatted``)."""
         cmd = self._java_cmd(
-            "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(self.config_path),
+            "kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}", "-c", str(self.config_path),
             "--standalone", "--ignore-formatted", heap="256m",
         )
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
