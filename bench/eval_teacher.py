@@ -8,6 +8,11 @@ distance 50 samples; a truth arrival is matched by the nearest pick within
 (pick - truth) mean ± std per phase.
 
     .venv/bin/python bench/eval_teacher.py [--model models/phasenet/phasenet_teacher.onnx] [--seed 0]
+    .venv/bin/python bench/eval_teacher.py --das [--write bench/results/teacher.md]
+
+``--das`` also runs the teacher on synthetic DAS scenes (``dasedge.synth.quake``,
+512 channels x 60 s, one random event each) at 10 dB (and 5 dB with S/P 3)
+and measures its throughput.
 
 Waveform data: Northern California Earthquake Data Center (NCEDC),
 doi:10.7932/NCEDC, via the PhaseNet repository.
@@ -93,20 +98,107 @@ def evaluate(model: str | Path | None = None, data_dir: str | Path | None = None
     return {"P": score(prob, itp, 1), "S": score(prob, its, 2), "n": len(x), "seconds": elapsed}
 
 
+def _pool(scores: list[dict]) -> dict:
+    """Pool per-scene scores (sums of picks, matches and truths)."""
+    n_pick = sum(s["n_pick"] for s in scores)
+    n_true = sum(s["n_true"] for s in scores)
+    tp = sum(round(s["recall"] * s["n_true"]) for s in scores)
+    prec = tp / n_pick if n_pick else 0.0
+    rec = tp / n_true if n_true else 0.0
+    return {"precision": prec, "recall": rec, "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0}
+
+
+def evaluate_das(model=None, seeds=range(8), snr_db=10.0, sp_ratio=1.5, threshold=0.5, log=print) -> dict:
+    """Teacher picks on synthetic DAS scenes; per-scene rows and pooled scores."""
+    from dasedge.synth.quake import simulate_quake_scene
+    from pipelines.seismic.teacher.das import score_picks, teacher_picks
+
+    sess = load_session(model)
+    rows, per = [], {"P": [], "S": []}
+    t_run = ch_s = 0.0
+    for seed in seeds:
+        block, truth = simulate_quake_scene(
+            n_channels=512, dx_m=8.0, fs=100.0, duration_s=60.0, n_events=1, seed=seed, snr_db=snr_db,
+            sp_ratio=sp_ratio,
+        )
+        t0 = time.perf_counter()
+        picks = teacher_picks(block, session=sess, threshold=threshold)
+        t_run += time.perf_counter() - t0
+        ch_s += block.n_channel * block.duration_s
+        bad = set(truth["dead_channels"]) | set(truth["noisy_channels"])
+        live = [c for c in range(block.n_channel) if c not in bad]
+        sc = score_picks(picks, truth["arrivals"], channels=live)
+        ev = truth["events"][0]
+        arr = truth["arrivals"]
+        sp = np.median([a["t_ns"] for a in arr if a["phase"] == "S"]) - np.median([a["t_ns"] for a in arr if a["phase"] == "P"])
+        rows.append({"seed": seed, "M": ev["magnitude"], "depth_km": ev["depth_m"] / 1e3, "sp_s": sp / 1e9, **{ph: sc[ph] for ph in "PS"}})
+        for ph in "PS":
+            per[ph].append(sc[ph])
+        log(f"  seed {seed}: M{ev['magnitude']:.1f} z {ev['depth_m']/1e3:.1f} km S-P {sp/1e9:.2f} s  "
+            + "  ".join(f"{ph} P/R/F1 {sc[ph]['precision']:.2f}/{sc[ph]['recall']:.2f}/{sc[ph]['f1']:.2f}" for ph in "PS"))
+    res = {ph: float(np.mean([s["res_mean"] for s in per[ph] if np.isfinite(s["res_mean"])])) for ph in "PS"}
+    std = {ph: float(np.mean([s["res_std"] for s in per[ph] if np.isfinite(s["res_std"])])) for ph in "PS"}
+    return {"rows": rows, "pooled": {ph: _pool(per[ph]) for ph in "PS"}, "res_mean": res, "res_std": std,
+            "channel_seconds_per_s": ch_s / t_run, "snr_db": snr_db, "sp_ratio": sp_ratio}
+
+
+def _machine() -> str:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    return f"{os.cpu_count()} logical cores (nproc), CPU {cpu}, onnxruntime {onnxruntime.__version__}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None)
     ap.add_argument("--data", default=None, help="folder of ncedc-labelled-3c npz files")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=4, help="NCEDC window seeds to report (0..n-1)")
+    ap.add_argument("--das", action="store_true", help="also score the teacher on synthetic DAS scenes")
+    ap.add_argument("--das-scenes", type=int, default=8)
+    ap.add_argument("--write", default=None, help="write a markdown report here")
     args = ap.parse_args(argv)
-    r = evaluate(args.model, args.data, args.seed)
-    print(f"{r['n']} windows in {r['seconds']:.2f} s")
-    for ph in ("P", "S"):
-        s = r[ph]
-        print(
-            f"{ph}: precision {s['precision']:.3f} recall {s['recall']:.3f} F1 {s['f1']:.3f} "
-            f"residual {s['res_mean']:+.3f} ± {s['res_std']:.3f} s  (picks {s['n_pick']}, true {s['n_true']})"
-        )
+    lines = []
+    out = lines.append
+    out("## NCEDC 154 labelled 3-C seismograms (threshold 0.3, min distance 50, tolerance 0.5 s)\n")
+    out("| seed | P precision | P recall | P F1 | P residual (s) | S precision | S recall | S F1 | S residual (s) | 154 windows |")
+    out("|---|---|---|---|---|---|---|---|---|---|")
+    for seed in range(args.seed, args.seed + args.seeds):
+        r = evaluate(args.model, args.data, seed)
+        p, s = r["P"], r["S"]
+        out(f"| {seed} | {p['precision']:.3f} | {p['recall']:.3f} | **{p['f1']:.3f}** | {p['res_mean']:+.3f} ± {p['res_std']:.3f} "
+            f"| {s['precision']:.3f} | {s['recall']:.3f} | **{s['f1']:.3f}** | {s['res_mean']:+.3f} ± {s['res_std']:.3f} | {r['seconds']:.2f} s |")
+        print(lines[-1], flush=True)
+    if args.das:
+        for snr, sp in ((10.0, 1.5), (5.0, 3.0)):
+            out(f"\n## Teacher on synthetic DAS: 512 ch x 60 s, 8 m, 100 Hz, one random event, SNR {snr:g} dB, S/P {sp:g}, threshold 0.5, tolerance 0.5 s\n")
+            print(lines[-1], flush=True)
+            d = evaluate_das(args.model, range(args.das_scenes), snr, sp)
+            out("| seed | M | depth km | S-P s | P precision/recall/F1 | S precision/recall/F1 |")
+            out("|---|---|---|---|---|---|")
+            for row in d["rows"]:
+                out(f"| {row['seed']} | {row['M']:.1f} | {row['depth_km']:.1f} | {row['sp_s']:.2f} | "
+                    + " | ".join(f"{row[ph]['precision']:.2f}/{row[ph]['recall']:.2f}/{row[ph]['f1']:.2f}" for ph in "PS") + " |")
+            pp, ps = d["pooled"]["P"], d["pooled"]["S"]
+            out(f"| **pooled** | | | | {pp['precision']:.3f}/{pp['recall']:.3f}/**{pp['f1']:.3f}** | {ps['precision']:.3f}/{ps['recall']:.3f}/**{ps['f1']:.3f}** |")
+            out(f"\nMean per-scene residual: P {d['res_mean']['P']:+.3f} ± {d['res_std']['P']:.3f} s, S {d['res_mean']['S']:+.3f} ± {d['res_std']['S']:.3f} s. "
+                f"Throughput of `teacher_picks` (resample, 50 % overlapping windows, stitching, picking): "
+                f"{d['channel_seconds_per_s']:,.0f} channel-seconds per second ({d['channel_seconds_per_s'] / 60:.0f} channels of 60 s per s).")
+            print("\n".join(lines[-(len(d['rows']) + 4):]), flush=True)
+    if args.write:
+        head = [f"# PhaseNet teacher (ONNX port) - accuracy and throughput\n",
+                f"Generated by `bench/eval_teacher.py{' --das' if args.das else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+                f"machine: {_machine()}. Model `models/phasenet/phasenet_teacher.onnx`.\n"]
+        Path(args.write).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.write).write_text("\n".join(head + lines) + "\n")
     return 0
 
 

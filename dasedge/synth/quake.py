@@ -3,7 +3,8 @@
 A scene is a fiber (straight, bent or curved, per-channel ``x, y`` at the
 surface) and one or more point sources underneath or near it.  Each event
 radiates a P and an S *noise burst*: a band-limited random burst (one octave
-around ``fP`` / ``fS``), a 30 ms sin² rise and an exponential coda, whose
+around ``fP`` = 8 Hz / ``fS`` = 4 Hz, lowered by ``10**(-0.1 (M - 2))`` above
+magnitude 2; coda ``tauP`` = 1 s, ``tauS`` = 2 s), a 30 ms sin² rise and an exponential coda, whose
 onset is exactly at the straight-ray travel time (uniform velocity, or a
 1-D layered model via the straight-ray approximation).  The same burst is
 used on every channel (coherent moveout), scaled per channel by
@@ -15,7 +16,8 @@ used on every channel (coherent moveout), scaled per channel by
 * ``10**(magnitude - 2)`` (amplitude scaling with magnitude), and
 * a log-normal coupling factor per channel (sigma 0.5).
 
-A magnitude-2 S wave at 10 km gives about 3e-8 1/s peak strain rate.
+A magnitude-2 S wave at 10 km has a peak strain rate of about 3e-8 1/s
+before the sensitivity and coupling factors.
 
 Noise is white + 1/f + slow drift (per channel) + common mode (shared by all
 channels), from :mod:`dasedge.synth.noise`, + slow traffic (moving
