@@ -238,6 +238,17 @@ def create_cloud_app(settings: Any = None, *, store: Any = None, webhooks: bool 
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/ready", tags=["health"])
+    def ready() -> Any:
+        """Database reachable and migrated (503 otherwise)."""
+        from fastapi.responses import JSONResponse
+
+        try:
+            v = store.schema_version()
+        except Exception as exc:  # noqa: BLE001 - any DB failure means not ready
+            return JSONResponse({"ready": False, "database": f"{type(exc).__name__}"}, status_code=503)
+        return {"ready": True, "schema": v}
+
     @app.get("/api/v1/version", tags=["health"])
     def version() -> dict[str, Any]:
         return {"service": "dasedge-cloud", "api": VERSION, "schema": store.schema_version()}
