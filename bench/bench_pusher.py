@@ -73,6 +73,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cloud.md"))
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
+    load0 = os.getloadavg()
 
     tmp = Path(tempfile.mkdtemp(prefix="dasedge-bench-", dir="/tmp"))
     tmp.chmod(0o755)
@@ -173,6 +174,8 @@ def main() -> int:
         f"- records per run: {args.records} vehicles + {args.records // 10 // 8 * 8} picks; each batch POSTed with",
         "  per-item idempotency keys, acked on 2xx; the machine is shared with other jobs (2 cores), so",
         "  absolute numbers are noisy - compare the ratios measured in the same run.",
+        f"- load average (1/5/15 min) at start {load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at end "
+        f"{os.getloadavg()[0]:.1f}/{os.getloadavg()[1]:.1f}/{os.getloadavg()[2]:.1f} (other helpers' jobs)",
         f"- reference, same run: direct cloud store write (no HTTP, in-process, 500/tx): **{direct_rps:,.0f} rec/s**",
         "",
         "| batch size | records | seconds | pusher rec/s | ratio to direct store write | all-duplicate re-send rec/s | edge write rec/s (SQLite + outbox) |",
