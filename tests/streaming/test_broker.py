@@ -35,3 +35,19 @@ def test_broker_is_apache_kafka_4(kafka_bootstrap):
     assert cluster["brokers"] and cluster["brokers"][0]["host"] == "127.0.0.1"
     if version is not None:
         assert tuple(version)[:1] >= (4,)
+
+
+def test_broker_cli_reports_status(kafka_state_dir, tmp_path):
+    import subprocess
+    import sys
+
+    def status(state):
+        return subprocess.run([sys.executable, "-m", "dasedge.cli", "broker", "status", "--state-dir", str(state)],
+                              capture_output=True, text=True, timeout=60)
+
+    empty = status(tmp_path / "nothing")
+    assert empty.returncode == 1 and empty.stdout.strip() == "stopped"
+    if kafka_state_dir is not None:  # the session broker was started by `dasedge broker start`
+        running = status(kafka_state_dir)
+        bootstrap = (kafka_state_dir / "broker.bootstrap").read_text().strip()
+        assert running.returncode == 0 and f"bootstrap={bootstrap}" in running.stdout and "kafka=4.3" in running.stdout
