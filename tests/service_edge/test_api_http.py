@@ -11,7 +11,7 @@ import pytest
 
 from dasedge.records import ModalFrequency, TrafficEvent
 
-from .conftest import T0, make_vehicle
+from .conftest import T0, make_pick, make_vehicle
 
 S = 1_000_000_000
 N = 300
@@ -117,11 +117,13 @@ def test_status_ready_and_metrics(live_edge, traffic):
         store.heartbeat("traffic-worker", detail={"partitions_assigned": 3}, at_ns=time.time_ns() - 3600 * S)
         assert c.get("/ready").json()["checks"]["component:traffic-worker"]["ok"] is False  # stale heartbeat
         store.heartbeat("traffic-worker", detail={"partitions_assigned": 3, "model_loaded": True})
+        newest = make_pick(99_999, t_ns=T0 + 400 * 86_400 * S)  # newer than anything other tests write
+        store.put_picks([newest])
         st = c.get("/api/v1/status").json()
         (comp,) = st["components"]
         assert comp["lag_s"] == 0.7 and comp["model_version"] == "phasenet-das-1" and comp["throughput"] == 123.0
         assert st["outbox"]["pending"] == store.outbox_pending() and st["ready"] is True
-        assert st["last_data_time"] == max(v.to_dict()["t_ref"] for v in traffic["vs"])
+        assert st["last_data_time"] == newest.to_dict()["time"]
         text = c.get("/metrics").text
         assert 'dasedge_outbox_pending{kind="vehicle"} 300.0' in text
         assert 'dasedge_kafka_lag_seconds{component="traffic-worker"} 0.7' in text
