@@ -102,8 +102,8 @@ class TrafficSceneConfig:
     #: amplitude gain per (direction, lane): direction +1 lane 0 is nearest the cable.
     lane_gains: dict[str, float] = field(default_factory=lambda: {"1:0": 1.0, "1:1": 0.55, "-1:0": 0.7, "-1:1": 0.4})
     kernel: str = "buried"  # "buried" or "bridge"
-    kernel_width_m: float = 5.0
-    snr_db: float = 6.0
+    kernel_width_m: float = 6.0
+    snr_db: float = 10.0
     pink_ratio: float = 0.5  # 1/f RMS as a fraction of sigma_n (white gets the rest)
     common_ratio: float = 0.5
     drift_ratio: float = 0.3
@@ -212,8 +212,8 @@ def _make_axles(rng: np.random.Generator, cls: str) -> tuple[np.ndarray, np.ndar
     else:
         # tractor (2 axles close) + trailer group at the rear
         off = np.concatenate([[0.0, 3.6], np.linspace(length - 1.3 * (n - 3), length, n - 2)])
-    loads = rng.uniform(3.0, 10.0, size=n)
-    loads[min(1, n - 1)] = min(rng.uniform(6.0, 11.5), 11.5)  # drive axle
+    loads = rng.uniform(5.0, 10.0, size=n)
+    loads[min(1, n - 1)] = rng.uniform(8.0, 11.5)  # drive axle
     gross_max = 44.0 if n >= 5 else 40.0
     if loads.sum() > gross_max:
         loads *= gross_max / loads.sum()
