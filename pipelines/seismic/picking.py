@@ -89,12 +89,7 @@ def detect_peaks(prob: np.ndarray, threshold: float, kernel: int = 21, top_k: in
     -------
     ``(it, ix, score)`` arrays sorted by channel, then time.
     """
-    mx = ndimage.maximum_filter1d(prob, size=kernel, axis=0, mode="constant", cval=-np.inf)
-    mask = (prob == mx) & (prob > threshold)
-    # plateaus: keep only the first sample of equal neighbours
-    mask[1:] &= prob[1:] != prob[:-1]
-    it, ix = np.nonzero(mask)
-    score = prob[it, ix]
+    ix, it, score = _peaks_cm(np.ascontiguousarray(np.asarray(prob).T), threshold, kernel)
     if top_k is not None and it.size:
         order = np.lexsort((-score, ix))
         ix_s = ix[order]
@@ -106,14 +101,29 @@ def detect_peaks(prob: np.ndarray, threshold: float, kernel: int = 21, top_k: in
     return it[order], ix[order], score[order]
 
 
+def _peaks_cm(prob_cm: np.ndarray, threshold: float, kernel: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peaks of channel-major ``[nx, nt]`` probabilities -> ``(ix, it, score)`` (contiguous time axis: fast)."""
+    mx = ndimage.maximum_filter1d(prob_cm, size=kernel, axis=1, mode="constant", cval=-np.inf)
+    mask = (prob_cm == mx) & (prob_cm > threshold)
+    # plateaus: keep only the first sample of equal neighbours
+    mask[:, 1:] &= prob_cm[:, 1:] != prob_cm[:, :-1]
+    ix, it = np.nonzero(mask)
+    return ix, it, prob_cm[ix, it]
+
+
 def forward_peak_abs(x: np.ndarray, n: int) -> np.ndarray:
     """``out[t] = max |x[t - 5 : t + n]|`` along time (peak amplitude just after each sample)."""
-    a = np.abs(x)
+    return forward_peak_abs_cm(np.ascontiguousarray(np.asarray(x).T), n).T
+
+
+def forward_peak_abs_cm(x_cm: np.ndarray, n: int) -> np.ndarray:
+    """Channel-major version of :func:`forward_peak_abs` (``[nx, nt]``)."""
+    a = np.abs(x_cm)
     size = n + 5
     # maximum_filter1d window of ``size`` centred at origin; shift it forward
     origin = -(size // 2) + 5
     origin = int(np.clip(origin, -(size // 2), (size - 1) // 2))
-    return ndimage.maximum_filter1d(a, size=size, axis=0, origin=origin, mode="nearest")
+    return ndimage.maximum_filter1d(a, size=size, axis=1, origin=origin, mode="nearest")
 
 
 def _accepts_offset(fn: Callable) -> bool:
@@ -146,9 +156,9 @@ def run_model(prep: Prepared, annotator: Any, cfg: PickerConfig) -> np.ndarray:
 class _Segment:
     """Stitched, owned stream data kept between windows (the overlap buffer)."""
 
-    g0: int  # global 100 Hz sample index of row 0
-    prob: np.ndarray  # [n, nx, 2] P and S probabilities
-    amp: np.ndarray  # [n, nx] forward peak |strain rate|
+    g0: int  # global 100 Hz sample index of column 0
+    prob: np.ndarray  # [2, nx, n] P and S probabilities, channel-major (time contiguous)
+    amp: np.ndarray  # [nx, n] forward peak |strain rate|
 
 
 @dataclass
@@ -272,13 +282,16 @@ class StreamPicker:
         own_lo = self._owned_to - g_start
         if own_lo < 0:
             raise RuntimeError("gap in owned intervals")
-        amp = forward_peak_abs(prep.strain_rate, min(cfg.amp_window, max(cfg.tail, 1)) if not final else cfg.amp_window)
-        seg_prob = np.stack([probs[1, own_lo:own_hi], probs[2, own_lo:own_hi]], axis=-1)
-        seg_amp = amp[own_lo:own_hi]
+        n_amp = min(cfg.amp_window, max(cfg.tail, 1)) if not final else cfg.amp_window
+        # forward peak |strain rate| of the owned rows (+ look-ahead), channel-major
+        sr = prep.strain_rate[own_lo : min(own_hi + n_amp, prep.strain_rate.shape[0])]
+        seg_amp = forward_peak_abs_cm(np.ascontiguousarray(sr.T), n_amp)[:, : own_hi - own_lo]
+        seg_prob = np.ascontiguousarray(probs[1:3, own_lo:own_hi].transpose(0, 2, 1))
         if self._seg is None:
             self._seg = _Segment(g_start + own_lo, seg_prob, seg_amp)
         else:
-            self._seg = _Segment(self._seg.g0, np.concatenate([self._seg.prob, seg_prob]), np.concatenate([self._seg.amp, seg_amp]))
+            self._seg = _Segment(self._seg.g0, np.concatenate([self._seg.prob, seg_prob], axis=2),
+                                 np.concatenate([self._seg.amp, seg_amp], axis=1))
         self._owned_to = g_start + own_hi
         return self._pick_segment(final=final)
 
@@ -288,7 +301,7 @@ class StreamPicker:
         if seg is None:
             return []
         half = cfg.kernel // 2
-        n = seg.prob.shape[0]
+        n = seg.prob.shape[2]
         lo = self._picked_to - seg.g0
         hi = n if final else n - half
         if hi <= lo:
@@ -296,7 +309,7 @@ class StreamPicker:
         top_k = max(int(round((hi - lo) / (30 * cfg.fs) * cfg.max_per_30s)), 3)
         picks: list[Pick] = []
         for ip, phase in enumerate(PHASES):
-            it, ix, score = detect_peaks(seg.prob[:, :, ip], cfg.threshold, cfg.kernel, top_k=None)
+            ix, it, score = _peaks_cm(seg.prob[ip], cfg.threshold, cfg.kernel)
             sel = (it >= lo) & (it < hi)
             it, ix, score = it[sel], ix[sel], score[sel]
             if it.size:
@@ -307,11 +320,11 @@ class StreamPicker:
                 rank = np.arange(ix_s.size) - np.repeat(first, np.diff(np.r_[first, ix_s.size]))
                 keep = np.sort(order[rank < top_k])
                 it, ix, score = it[keep], ix[keep], score[keep]
-            picks += self._make_picks(seg.g0 + it, ix, score, seg.amp[it, ix], phase)
+            picks += self._make_picks(seg.g0 + it, ix, score, seg.amp[ix, it], phase)
         self._picked_to = seg.g0 + hi
         # keep 2*half rows of context for the next max-pool
         keep_from = max(0, hi - 2 * half)
-        self._seg = _Segment(seg.g0 + keep_from, seg.prob[keep_from:], seg.amp[keep_from:])
+        self._seg = _Segment(seg.g0 + keep_from, seg.prob[:, :, keep_from:], seg.amp[:, keep_from:])
         picks.sort(key=lambda p: (p.t_ns, p.channel, p.phase))
         return picks
 

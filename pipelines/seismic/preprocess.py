@@ -110,7 +110,10 @@ def channel_map(block: DASBlock, factor: int) -> ChannelMap:
 def apply_channel_map(data: np.ndarray, cmap: ChannelMap) -> np.ndarray:
     """Average each group of source columns: ``[nt, nsrc] -> [nt, n_model]``."""
     if cmap.factor == 1:
-        return np.ascontiguousarray(data[:, cmap.groups[:, 0]])
+        g = cmap.groups[:, 0]
+        if g.size and g[0] == 0 and np.all(np.diff(g) == 1):
+            return np.asarray(data[:, : g.size], dtype=np.float32)
+        return np.ascontiguousarray(data[:, g])
     nt = data.shape[0]
     n_out, f = cmap.groups.shape
     return data[:, : n_out * f].reshape(nt, n_out, f).mean(axis=2, dtype=np.float32)
@@ -129,32 +132,17 @@ def highpass(data: np.ndarray, fs: float, freq_hz: float, order: int = 2) -> np.
     return signal.sosfiltfilt(sos, data, axis=0).astype(np.float32)
 
 
-def _moving_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving mean along axis 0 with reflect padding (cumulative sums)."""
-    nt = x.shape[0]
-    half = window // 2
-    pad = min(half, nt - 1) if nt > 1 else 0
-    xp = np.pad(x, ((pad, pad), (0, 0)), mode="reflect") if pad else x
-    c = np.cumsum(xp, axis=0, dtype=np.float64)
-    c = np.vstack([np.zeros((1, x.shape[1])), c])
-    i = np.arange(nt) + pad
-    lo = np.clip(i - half, 0, xp.shape[0])
-    hi = np.clip(i + half, 0, xp.shape[0])
-    return ((c[hi] - c[lo]) / np.maximum(hi - lo, 1)[:, None]).astype(np.float32)
+def moving_normalize(data: np.ndarray) -> np.ndarray:
+    """PhaseNet-DAS moving normalisation (``seismic-ml.md`` §2 step 5), done in numpy.
 
-
-def moving_normalize(data: np.ndarray, window: int = 2048) -> np.ndarray:
-    """PhaseNet-DAS moving normalisation done in numpy (``seismic-ml.md`` §2 step 5).
-
-    Subtract the moving mean over ``window`` samples, then divide by the moving
-    mean absolute value (zeros become 1).  Exact centred moving averages via
-    cumulative sums replace the reference's stride-256 pooling + interpolation.
+    Delegates to :func:`pipelines.seismic.onnx_model.moving_normalize` - the exact
+    implementation the network was trained with (reflect-pad 1024, 2048-sample
+    windows every 256 samples, linear interpolation; subtract the moving mean,
+    divide by the moving mean absolute value).
     """
-    x = np.asarray(data, dtype=np.float32)
-    x = x - _moving_mean(x, window)
-    scale = _moving_mean(np.abs(x), window)
-    scale[scale == 0] = 1.0
-    return (x / scale).astype(np.float32)
+    from .onnx_model import moving_normalize as _mn
+
+    return _mn(data)
 
 
 @dataclass(frozen=True)
