@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
@@ -66,13 +67,25 @@ OffsetQ = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip
 FormatQ = Annotated[Literal["json", "csv"], Query(description="json (default) or csv export")]
 
 
-def page_or_csv(docs: list[dict], total: int | None, limit: int, offset: int, fmt: str,
-                columns: list[str] | None = None, filename: str = "export.csv") -> Any:
-    """JSON page ``{data, count, limit, offset}`` or a CSV download."""
+def page_or_csv(docs: list, total: int | None, limit: int, offset: int, fmt: str,
+                columns: list[str] | None = None, filename: str = "export.csv") -> Response:
+    """JSON page ``{data, count, limit, offset}`` or a CSV download.
+
+    For ``fmt="json"`` ``docs`` are the stored JSON strings (``raw=True``
+    store queries), spliced into the body without re-parsing; for CSV they
+    are dicts.
+    """
     if fmt == "csv":
         return Response(to_csv(docs, columns), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-    return {"data": docs, "count": total, "limit": limit, "offset": offset}
+    return json_page(docs, {"count": total, "limit": limit, "offset": offset})
+
+
+def json_page(raw_docs: list[str], extra: dict) -> Response:
+    """``{"data": [<raw docs>], **extra}`` as an ``application/json`` response."""
+    tail = json.dumps(extra, separators=(",", ":"))[1:]
+    body = '{"data":[' + ",".join(raw_docs) + "]" + ("," + tail if tail != "}" else "}")
+    return Response(body, media_type="application/json")
 
 
 BODY_RESPONSES = {400: {"description": "malformed JSON body"}}

@@ -698,24 +698,29 @@ class Store:
         return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
     def _page(self, table: str, where: str, params: list, order: str, limit: int, offset: int,
-              count: bool = True) -> tuple[list[dict], int | None]:
+              count: bool = True, raw: bool = False) -> tuple[list, int | None]:
         rows = self.db.fetchall(f"SELECT doc FROM {table}{where} ORDER BY {order} LIMIT ? OFFSET ?",
                                 [*params, int(limit), int(offset)])
         total = int(self.db.scalar(f"SELECT COUNT(*) FROM {table}{where}", params)) if count else None
+        if raw:  # JSON text as stored (the API splices it into the response without re-parsing)
+            return [r["doc"] for r in rows], total
         return [json.loads(r["doc"]) for r in rows], total
 
     def query_vehicles(
         self, *, start_ns: int | None = None, end_ns: int | None = None, direction: int | None = None,
         vehicle_class: str | None = None, fiber_id: str | None = None, site_id: str | None = None,
-        limit: int = 1000, offset: int = 0, descending: bool = False, count: bool = True,
-    ) -> tuple[list[dict], int | None]:
-        """Vehicles with ``start_ns <= t_ref_ns < end_ns``; returns ``(docs, total)``."""
+        limit: int = 1000, offset: int = 0, descending: bool = False, count: bool = True, raw: bool = False,
+    ) -> tuple[list, int | None]:
+        """Vehicles with ``start_ns <= t_ref_ns < end_ns``; returns ``(docs, total)``.
+
+        ``raw=True`` returns the stored JSON strings instead of dicts (all ``query_*`` methods).
+        """
         where, params = self._where([
             ("t_ref_ns >= ?", start_ns), ("t_ref_ns < ?", end_ns), ("direction = ?", direction),
             ("vehicle_class = ?", vehicle_class), ("fiber_id = ?", fiber_id), ("site_id = ?", site_id),
         ])
         order = "t_ref_ns DESC, id" if descending else "t_ref_ns, id"
-        return self._page("vehicles", where, params, order, limit, offset, count)
+        return self._page("vehicles", where, params, order, limit, offset, count, raw)
 
     def vehicle_arrays(self, *, start_ns: int, end_ns: int, direction: int | None = None,
                        fiber_id: str | None = None, site_id: str | None = None) -> dict[str, np.ndarray]:
@@ -738,8 +743,8 @@ class Store:
     def query_interval_stats(
         self, *, start_ns: int, end_ns: int, interval_s: int, direction: int | None = None,
         by_class: bool = False, fiber_id: str | None = None, site_id: str | None = None,
-        source: str = "auto", limit: int = 100_000, offset: int = 0,
-    ) -> tuple[list[dict], str]:
+        source: str = "auto", limit: int = 100_000, offset: int = 0, raw: bool = False,
+    ) -> tuple[list, str]:
         """Per-interval statistics; returns ``(rows, source_used)``.
 
         ``source="stored"`` returns rows written by ``put_interval_stats``
@@ -759,7 +764,7 @@ class Store:
                 "LIMIT ? OFFSET ?", [*params, int(limit), int(offset)],
             )
             if rows or source == "stored":
-                return [json.loads(r["doc"]) for r in rows], "stored"
+                return [r["doc"] if raw else json.loads(r["doc"]) for r in rows], "stored"
         step = int(interval_s) * 1_000_000_000
         aligned = (int(start_ns) // step) * step
         arr = self.vehicle_arrays(start_ns=aligned, end_ns=end_ns, direction=direction, fiber_id=fiber_id,
@@ -768,36 +773,37 @@ class Store:
                              start_ns=aligned, interval_s=int(interval_s), by_class=by_class)
         for r in out:
             r.pop("interval_start_ns", None)
-        return out[offset : offset + limit], "vehicles"
+        out = out[offset : offset + limit]
+        return ([_dumps(r) for r in out] if raw else out), "vehicles"
 
     def query_traffic_events(
         self, *, start_ns: int | None = None, end_ns: int | None = None, kind: str | None = None,
-        site_id: str | None = None, limit: int = 1000, offset: int = 0,
-    ) -> tuple[list[dict], int | None]:
+        site_id: str | None = None, limit: int = 1000, offset: int = 0, raw: bool = False,
+    ) -> tuple[list, int | None]:
         where, params = self._where([
             ("t_end_ns >= ?", start_ns), ("t_start_ns < ?", end_ns), ("kind = ?", kind), ("site_id = ?", site_id),
         ])
-        return self._page("traffic_events", where, params, "t_start_ns, id", limit, offset)
+        return self._page("traffic_events", where, params, "t_start_ns, id", limit, offset, True, raw)
 
     def query_modal(
         self, *, start_ns: int | None = None, end_ns: int | None = None, mode: int | None = None,
-        site_id: str | None = None, limit: int = 1000, offset: int = 0,
-    ) -> tuple[list[dict], int | None]:
+        site_id: str | None = None, limit: int = 1000, offset: int = 0, raw: bool = False,
+    ) -> tuple[list, int | None]:
         where, params = self._where([
             ("t_ns >= ?", start_ns), ("t_ns < ?", end_ns), ("mode = ?", mode), ("site_id = ?", site_id),
         ])
-        return self._page("modal_frequencies", where, params, "t_ns, id", limit, offset)
+        return self._page("modal_frequencies", where, params, "t_ns, id", limit, offset, True, raw)
 
     def query_picks(
         self, *, start_ns: int | None = None, end_ns: int | None = None, event_id: str | None = None,
         phase: str | None = None, min_score: float | None = None, site_id: str | None = None,
-        limit: int = 1000, offset: int = 0,
-    ) -> tuple[list[dict], int | None]:
+        limit: int = 1000, offset: int = 0, raw: bool = False,
+    ) -> tuple[list, int | None]:
         where, params = self._where([
             ("t_ns >= ?", start_ns), ("t_ns < ?", end_ns), ("event_id = ?", event_id), ("phase = ?", phase),
             ("score >= ?", min_score), ("site_id = ?", site_id),
         ])
-        return self._page("picks", where, params, "t_ns, id", limit, offset)
+        return self._page("picks", where, params, "t_ns, id", limit, offset, True, raw)
 
     _EVENT_ORDER = {
         "time": "origin_ns DESC, id",
@@ -810,8 +816,8 @@ class Store:
         self, *, start_ns: int | None = None, end_ns: int | None = None, min_magnitude: float | None = None,
         max_magnitude: float | None = None, min_depth_m: float | None = None, max_depth_m: float | None = None,
         updated_after_ns: int | None = None, event_id: str | None = None, site_id: str | None = None,
-        orderby: str = "time", limit: int = 1000, offset: int = 0, count: bool = True,
-    ) -> tuple[list[dict], int | None]:
+        orderby: str = "time", limit: int = 1000, offset: int = 0, count: bool = True, raw: bool = False,
+    ) -> tuple[list, int | None]:
         """fdsnws-style event query (``offset`` here is 0-based; depths in metres)."""
         if orderby not in self._EVENT_ORDER:
             raise ValueError(f"orderby must be one of {sorted(self._EVENT_ORDER)}")
@@ -820,7 +826,7 @@ class Store:
             ("magnitude <= ?", max_magnitude), ("depth_m >= ?", min_depth_m), ("depth_m <= ?", max_depth_m),
             ("updated_ns > ?", updated_after_ns), ("id = ?", event_id), ("site_id = ?", site_id),
         ])
-        return self._page("events", where, params, self._EVENT_ORDER[orderby], limit, offset, count)
+        return self._page("events", where, params, self._EVENT_ORDER[orderby], limit, offset, count, raw)
 
     def get_event(self, event_id: str) -> dict | None:
         r = self.db.fetchone("SELECT doc FROM events WHERE id = ?", (event_id,))

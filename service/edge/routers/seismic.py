@@ -24,7 +24,7 @@ def picks(
     """P/S picks by time range and/or associated event."""
     s, e = time_range(start, end)
     docs, total = get_store(request).query_picks(start_ns=s, end_ns=e, event_id=event_id, phase=phase,
-                                                 min_score=min_score, limit=limit, offset=offset)
+                                                 min_score=min_score, limit=limit, offset=offset, raw=format == "json")
     return page_or_csv(docs, total, limit, offset, format, None, "picks.csv")
 
 
@@ -38,7 +38,7 @@ def events(
     """Associated events (latest version of each) as JSON records."""
     s, e = time_range(start, end)
     docs, total = get_store(request).query_events(start_ns=s, end_ns=e, min_magnitude=min_magnitude,
-                                                  orderby=orderby, limit=limit, offset=offset)
+                                                  orderby=orderby, limit=limit, offset=offset, raw=format == "json")
     return page_or_csv(docs, total, limit, offset, format, None, "events.csv")
 
 

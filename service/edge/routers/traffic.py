@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from service.auth import ReadKey
-from service.edge.deps import (AUTH_RESPONSES, CSV_RESPONSE, EndQ, FormatQ, LimitQ, OffsetQ, StartQ, get_store, page_or_csv,
+from service.edge.deps import (AUTH_RESPONSES, CSV_RESPONSE, EndQ, FormatQ, LimitQ, OffsetQ, StartQ, get_store, json_page, page_or_csv,
                                time_range)
 from service.edge.formats import to_csv
 from service.edge.models import ModalOut, Page, StatsPage, TrafficEventOut, VehicleOut
@@ -48,7 +48,7 @@ def vehicles(
     s, e = time_range(start, end)
     docs, total = get_store(request).query_vehicles(
         start_ns=s, end_ns=e, direction=_direction(direction), vehicle_class=vehicle_class, limit=limit,
-        offset=offset, descending=order == "desc")
+        offset=offset, descending=order == "desc", raw=format == "json")
     return page_or_csv(docs, total, limit, offset, format, VEHICLE_CSV, "vehicles.csv")
 
 
@@ -79,13 +79,13 @@ def stats(
         raise HTTPException(status_code=422, detail=f"range too long: more than {MAX_BINS} intervals")
     rows, used = get_store(request).query_interval_stats(
         start_ns=s, end_ns=e, interval_s=interval_s, direction=_direction(direction), by_class=by_class,
-        source=source, limit=limit, offset=offset)
+        source=source, limit=limit, offset=offset, raw=format == "json")
     if format == "csv":
         from fastapi.responses import Response
 
         return Response(to_csv(rows, STATS_CSV), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="traffic_stats.csv"'})
-    return {"data": rows, "interval_s": interval_s, "source": used}
+    return json_page(rows, {"interval_s": interval_s, "source": used})
 
 
 @router.get("/events", response_model=Page[TrafficEventOut], responses=CSV_RESPONSE)
@@ -96,7 +96,7 @@ def traffic_events(
 ):
     """Congestion, stopped-vehicle and wrong-way events overlapping the range."""
     s, e = time_range(start, end)
-    docs, total = get_store(request).query_traffic_events(start_ns=s, end_ns=e, kind=kind, limit=limit, offset=offset)
+    docs, total = get_store(request).query_traffic_events(start_ns=s, end_ns=e, kind=kind, limit=limit, offset=offset, raw=format == "json")
     return page_or_csv(docs, total, limit, offset, format, None, "traffic_events.csv")
 
 
@@ -108,5 +108,5 @@ def modal(
 ):
     """Tracked structural (modal) frequencies."""
     s, e = time_range(start, end)
-    docs, total = get_store(request).query_modal(start_ns=s, end_ns=e, mode=mode, limit=limit, offset=offset)
+    docs, total = get_store(request).query_modal(start_ns=s, end_ns=e, mode=mode, limit=limit, offset=offset, raw=format == "json")
     return page_or_csv(docs, total, limit, offset, format, None, "modal.csv")
