@@ -1,0 +1,190 @@
+"""Accuracy of the shipped PhaseNet-DAS student vs the PhaseNet teacher (channel by channel).
+
+Held-out synthetic scenes (seeds >= 1,000,000, never used in training) from two
+generators:
+
+* ``quake`` - ``dasedge.synth.quake.simulate_quake_scene`` (written
+  independently of the training generator: 512 channels x 60 s, 8 m, straight
+  / bent / curved fibers, near-field events);
+* ``train-gen`` - ``pipelines.seismic.training.scenes.simulate`` (the training
+  distribution: 256 channels x 40 s, 8-10 m, 0-2 events).
+
+Metrics per SNR bin (P-phase SNR, same definition in both generators): pick
+precision / recall / F1 for P within 0.1 s and S within 0.2 s (one-to-one
+matching per channel), residual mean / std of matched picks; dead channels
+excluded. Plus a smoke test on the real mine event (DASDAE
+``deformation_rate_event_1.hdf5``) and the fraction of teacher picks GaMMA
+associated during pseudo-labelling (from ``--pseudo-stats``).
+
+Usage::
+
+    .venv/bin/python bench/eval_model.py --model models/phasenet_das/phasenet_das_edge.onnx \
+        [--model teacher-labels=path.onnx] --per-bin 4 --out bench/results/model_eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dasedge.block import DASBlock  # noqa: E402
+from pipelines.seismic.onnx_model import PhaseNetDAS, detect_peaks  # noqa: E402
+from pipelines.seismic.teacher.das import score_picks, teacher_picks  # noqa: E402
+from pipelines.seismic.teacher.runtime import load_session  # noqa: E402
+from pipelines.seismic.training import scenes  # noqa: E402
+
+BINS = (-5.0, 0.0, 5.0, 10.0, 20.0)
+TOL = {"P": 0.1, "S": 0.2}
+
+
+def quake_scene(seed: int, snr: float):
+    from dasedge.synth.quake import simulate_quake_scene
+
+    rng = np.random.default_rng(seed)
+    geom = ["straight", "bent", "curved"][seed % 3]
+    blk, truth = simulate_quake_scene(
+        n_channels=512, dx_m=8.0, duration_s=60.0, n_events=1, seed=seed, snr_db=snr, geometry=geom,
+        sp_ratio=float(rng.uniform(1.5, 3.0)), vp_kms=float(rng.uniform(5.0, 6.5)),
+    )
+    live = sorted(set(range(blk.n_channel)) - set(truth["dead_channels"]))
+    return blk, truth["arrivals"], live
+
+
+def own_scene(seed: int, snr: float):
+    sc = scenes.simulate(seed, nt=4000, nx=256, snr_db=snr, n_events=None)
+    blk = sc.to_block(t0_ns=0)
+    arr = []
+    for e in sc.events:
+        for ph, tt in (("P", e.p_s), ("S", e.s_s)):
+            ok = (tt >= 0) & (tt < sc.nt * sc.dt_s)
+            arr += [{"channel": int(c), "phase": ph, "t_ns": int(round(tt[c] * 1e9))} for c in np.nonzero(ok)[0]]
+    live = np.nonzero(~sc.dead)[0].tolist()
+    return blk, arr, live
+
+
+def student_picks(model: PhaseNetDAS, blk: DASBlock, threshold: float):
+    prob = model.annotate(blk.data)
+    out = []
+    for c, ph, t, sc in detect_peaks(prob, dt_s=0.01, min_prob=threshold):
+        out.append((int(blk.channel_index[c]), blk.t0_ns + int(round(t * 1e7)), "P" if ph == 1 else "S", sc))
+    return out
+
+
+def score(picks, arrivals, live):
+    res = {}
+    for ph, tol in TOL.items():
+        s = score_picks(picks, arrivals, tol_s=tol, channels=live)[ph]
+        res[ph] = s
+    return res
+
+
+def aggregate(rows: list[dict]) -> dict:
+    out = {}
+    for ph in ("P", "S"):
+        n_pick = sum(r[ph]["n_pick"] for r in rows)
+        n_true = sum(r[ph]["n_true"] for r in rows)
+        tp_list = [r[ph]["recall"] * r[ph]["n_true"] for r in rows]
+        tp = sum(tp_list)
+        prec = tp / n_pick if n_pick else 0.0
+        rec = tp / n_true if n_true else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        w = np.array(tp_list)
+        means = np.array([r[ph]["res_mean"] for r in rows], dtype=float)
+        stds = np.array([r[ph]["res_std"] for r in rows], dtype=float)
+        ok = np.isfinite(means) & (w > 0)
+        if ok.any():
+            m = float(np.average(means[ok], weights=w[ok]))
+            var = float(np.average(stds[ok] ** 2 + (means[ok] - m) ** 2, weights=w[ok]))
+        else:
+            m, var = float("nan"), float("nan")
+        out[ph] = {"precision": prec, "recall": rec, "f1": f1, "n_pick": n_pick, "n_true": n_true,
+                   "res_mean_s": m, "res_std_s": float(np.sqrt(var))}
+    return out
+
+
+def mine_event(model: PhaseNetDAS, threshold: float) -> dict:
+    from dasedge.io import read
+    from pipelines.seismic.teacher.das import resample_to
+
+    path = ROOT.parent / "shared" / "data" / "das-samples" / "deformation_rate_event_1.hdf5"
+    blk = read(path)
+    data = np.asarray(blk.data, dtype=np.float64)
+    note = blk.data_type
+    if blk.data_type == "velocity":  # Terra15 records velocity: strain rate = d v / d x
+        data = np.gradient(data, blk.dx_m, axis=1)
+        note = "velocity -> strain rate (d/dx)"
+    x = resample_to(data, blk.fs, 100.0)
+    prob = model.annotate(x)
+    picks = detect_peaks(prob, dt_s=0.01, min_prob=threshold)
+    return {"file": path.name, "raw_shape": list(blk.shape), "fs_hz": round(blk.fs, 2), "dx_m": round(blk.dx_m, 2),
+            "converted": note, "shape_100hz": list(x.shape), "max_P": float(prob[1].max()), "max_S": float(prob[2].max()),
+            "n_picks_P": sum(1 for p in picks if p[1] == 1), "n_picks_S": sum(1 for p in picks if p[1] == 2)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", action="append", default=[], help="name=path.onnx or path (name 'student')")
+    ap.add_argument("--per-bin", type=int, default=4)
+    ap.add_argument("--own-per-bin", type=int, default=3)
+    ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--no-teacher", action="store_true")
+    ap.add_argument("--pseudo-stats", default=str(ROOT / "var" / "pseudo" / "teacher" / "stats.jsonl"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_eval.json"))
+    args = ap.parse_args(argv)
+    models = {}
+    for spec in args.model or [str(ROOT / "models" / "phasenet_das" / "phasenet_das_edge.onnx")]:
+        name, _, path = spec.rpartition("=")
+        models[name or "student"] = PhaseNetDAS(path, threads=1)
+    sess = None if args.no_teacher else load_session(threads=1)
+    result = {"threshold": args.threshold, "tolerance_s": TOL, "bins_db": BINS, "generators": {}, "timing_s": {}}
+    timing = {k: 0.0 for k in [*models, "teacher"]}
+    for gen, make, per_bin, base in (("quake", quake_scene, args.per_bin, scenes.EVAL_SEED0),
+                                     ("train-gen", own_scene, args.own_per_bin, scenes.EVAL_SEED0 + 500_000)):
+        table = {}
+        for b, snr in enumerate(BINS):
+            rows = {k: [] for k in timing}
+            for i in range(per_bin):
+                seed = base + b * 1000 + i
+                assert seed >= scenes.EVAL_SEED0
+                blk, arrivals, live = make(seed, snr)
+                for name, m in models.items():
+                    t = time.perf_counter()
+                    pk = student_picks(m, blk, args.threshold)
+                    timing[name] += time.perf_counter() - t
+                    rows[name].append(score(pk, arrivals, live))
+                if sess is not None:
+                    t = time.perf_counter()
+                    pk = [tuple(p) for p in teacher_picks(blk, threshold=args.threshold, session=sess)]
+                    timing["teacher"] += time.perf_counter() - t
+                    rows["teacher"].append(score(pk, arrivals, live))
+            table[str(snr)] = {k: aggregate(v) for k, v in rows.items() if v}
+            line = " | ".join(f"{k}: P {v['P']['f1']:.3f} S {v['S']['f1']:.3f}" for k, v in table[str(snr)].items())
+            print(f"[{gen}] {snr:+.0f} dB  {line}", flush=True)
+        result["generators"][gen] = table
+    result["timing_s"] = timing
+    result["mine_event"] = {k: mine_event(m, args.threshold) for k, m in models.items()}
+    st = Path(args.pseudo_stats)
+    if st.is_file():
+        recs = [json.loads(x) for x in st.read_text().splitlines() if x.strip()]
+        tp, ta = sum(r["teacher_picks"] for r in recs), sum(r["associated"] for r in recs)
+        result["pseudo_labels"] = {"records": len(recs), "teacher_picks": tp, "associated": ta,
+                                   "associated_fraction": ta / tp if tp else None,
+                                   "records_with_event": sum(1 for r in recs if r["kept_events"]),
+                                   "true_events": sum(r["true_events"] for r in recs),
+                                   "kept_events": sum(r["kept_events"] for r in recs)}
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["mine_event"]))
+    print(json.dumps(result.get("pseudo_labels")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

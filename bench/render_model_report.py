@@ -1,0 +1,69 @@
+"""Render bench/results/model.md from model_eval.json and model_bench.json (written by eval/bench scripts)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RES = ROOT / "bench" / "results"
+
+
+def f(x, nd=3):
+    return "n/a" if x is None or x != x else f"{x:.{nd}f}"
+
+
+def eval_tables(ev: dict) -> list[str]:
+    out = []
+    for gen, table in ev["generators"].items():
+        out += [f"### Generator `{gen}` (threshold {ev['threshold']}, P within {ev['tolerance_s']['P']} s, S within {ev['tolerance_s']['S']} s)", "",
+                "| SNR (dB) | picker | P prec | P rec | P F1 | P res mean±std (s) | S prec | S rec | S F1 | S res mean±std (s) |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for snr, rows in table.items():
+            for name, m in rows.items():
+                p, s = m["P"], m["S"]
+                out.append(f"| {float(snr):+.0f} | {name} | {f(p['precision'])} | {f(p['recall'])} | **{f(p['f1'])}** | "
+                           f"{f(p['res_mean_s'])}±{f(p['res_std_s'])} | {f(s['precision'])} | {f(s['recall'])} | **{f(s['f1'])}** | "
+                           f"{f(s['res_mean_s'])}±{f(s['res_std_s'])} |")
+        out.append("")
+    return out
+
+
+def bench_table(b: dict) -> list[str]:
+    out = [f"Machine: {b['nproc']} cores, {b['cpu']}; {b['date']}; onnxruntime {b['onnxruntime']}, torch {b['torch']}; "
+           f"{b['threads']} threads; 1-min load average at the end {b['load_avg_1m_at_end']:.1f} (shared machine: absolute "
+           "times are pessimistic, ratios are from the same run).", "",
+           "| model | params | ONNX MB | window nt×nx | ORT net (s) | annotate (s) | numpy preprocess (s) | PyTorch eager (s) | ORT ch·s/s | annotate ch·s/s | PyTorch ch·s/s | ORT/PyTorch speed-up | peak RSS (MB) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in b["rows"]:
+        out.append(f"| {r['model']} | {r['params']:,} | {r['onnx_mb']} | {r['nt']}×{r['nx']} | {r['ort_s']} | {r['annotate_s']} | "
+                   f"{r['preprocess_s']} | {r['torch_s']} | {r['ort_ch_s_per_s']:,} | {r['annotate_ch_s_per_s']:,} | "
+                   f"{r['torch_ch_s_per_s']:,} | {r['ort_speedup_vs_torch']}× | {r['peak_rss_mb']} |")
+    return out
+
+
+def main() -> int:
+    ev_path, b_path = RES / "model_eval.json", RES / "model_bench.json"
+    head = (RES / "model_head.md").read_text() if (RES / "model_head.md").exists() else "# PhaseNet-DAS model results\n"
+    lines = [head.rstrip(), ""]
+    if ev_path.exists():
+        ev = json.loads(ev_path.read_text())
+        lines += ["## Accuracy on held-out synthetic scenes (seeds >= 1,000,000)", ""] + eval_tables(ev)
+        if "pseudo_labels" in ev:
+            pl = ev["pseudo_labels"]
+            lines += ["## Pseudo-labelling (teacher -> GaMMA -> filters) on training-seed scenes", "",
+                      f"- records: {pl['records']}, with a kept event: {pl['records_with_event']}; true events {pl['true_events']}, kept {pl['kept_events']}",
+                      f"- teacher picks: {pl['teacher_picks']}, associated and kept: {pl['associated']} "
+                      f"(**{f(pl['associated_fraction'], 3)}**)", ""]
+        lines += ["## Real mine event smoke test (DASDAE `deformation_rate_event_1.hdf5`)", "", "```", json.dumps(ev["mine_event"], indent=1), "```", "",
+                  f"Wall time of the whole evaluation per picker (s): {json.dumps({k: round(v, 1) for k, v in ev['timing_s'].items()})}", ""]
+    if b_path.exists():
+        lines += ["## Throughput and memory", ""] + bench_table(json.loads(b_path.read_text())) + [""]
+    (RES / "model.md").write_text("\n".join(lines) + "\n")
+    print((RES / "model.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
