@@ -207,8 +207,14 @@ class Worker:
             self._pending_restore.add(tp.partition)
         log.info("%s assigned partitions %s", self.client_id, sorted(self.assigned))
 
-    def _restore(self) -> None:
-        """Read the committed offset metadata of newly assigned partitions (resume points, state)."""
+    def _restore(self, batch: dict) -> None:
+        """Set up newly (re)assigned partitions from their committed offset and metadata.
+
+        The window buffers of a partition are rebuilt from scratch, so consumption must
+        restart at the committed offset (the oldest record a pending window needs), even if
+        the consumer kept its fetch position across the rebalance: records of ``batch``
+        for those partitions are dropped and the partition is seeked back.
+        """
         from kafka.structs import TopicPartition
 
         for p in sorted(self._pending_restore):
@@ -231,6 +237,11 @@ class Worker:
             self.assemblers[p] = WindowAssembler(self.spec, resume=resume)
             self.states[p] = states
             self.dlq_done_below[p] = hi
+            dropped = batch.pop(tp, None)
+            target = om.offset if om is not None and om.offset is not None and om.offset >= 0 else (
+                dropped[0].offset if dropped else None)
+            if target is not None:
+                self.consumer.seek(tp, target)
         self._pending_restore.clear()
 
     # ------------------------------------------------------------ record
@@ -383,7 +394,7 @@ class Worker:
         batch = self.consumer.poll(timeout_ms=timeout_ms)
         t_busy = time.monotonic()
         if self._pending_restore:
-            self._restore()
+            self._restore(batch)
         results: list = []
         n = 0
         for tp, recs in batch.items():

@@ -38,6 +38,7 @@ def expected_rows(fibers, n_blocks, length_s=1.0, step_s=0.5, n=100, dt=0.01):
 
 
 def test_two_workers_share_partitions_and_process_every_window_once(kafka_bootstrap, fresh_topic, tmp_path):
+    """Worker 2 joins mid-stream: the partitions are split, no window is lost or stored twice."""
     topic = fresh_topic("rebal", partitions=4)
     sink = SqliteSink(tmp_path / "r.db")
     lock = threading.Lock()
@@ -50,17 +51,21 @@ def test_two_workers_share_partitions_and_process_every_window_once(kafka_bootst
     spec = WindowSpec(length_s=1.0, step_s=0.5)
     workers = [Worker(kafka_bootstrap, topic, "g-rebal", window_row, locked_sink, window=spec) for _ in range(2)]
     threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
-    threads[0].start()
-    wait_for(lambda: len(workers[0].assigned) == 4, 60, "worker 1 to own all 4 partitions")
-    threads[1].start()
-    wait_for(lambda: workers[0].assigned and workers[1].assigned
-             and len(workers[0].assigned | workers[1].assigned) == 4
-             and not workers[0].assigned & workers[1].assigned, 60, "a 2+2 partition split")
     fibers = [f"fiber-{i}" for i in range(4)]
-    for i, f in enumerate(fibers):  # one fiber per partition
-        produce_blocks(kafka_bootstrap, topic, [ramp_block(f, b) for b in range(8)], partition=i)
-    want = expected_rows(fibers, 8)
+    threads[0].start()
     try:
+        wait_for(lambda: len(workers[0].assigned) == 4, 60, "worker 1 to own all 4 partitions")
+        for i, f in enumerate(fibers):  # first half of the stream, one fiber per partition
+            produce_blocks(kafka_bootstrap, topic, [ramp_block(f, b) for b in range(4)], partition=i)
+        first_half = expected_rows(fibers, 4)
+        wait_for(lambda: len(sink.rows()) >= len(first_half), 60, "worker 1 to store the first half")
+        threads[1].start()
+        wait_for(lambda: workers[0].assigned and workers[1].assigned
+                 and len(workers[0].assigned | workers[1].assigned) == 4
+                 and not workers[0].assigned & workers[1].assigned, 60, "a 2+2 partition split")
+        for i, f in enumerate(fibers):  # second half: windows across the split use both halves
+            produce_blocks(kafka_bootstrap, topic, [ramp_block(f, b) for b in range(4, 8)], partition=i)
+        want = expected_rows(fibers, 8)
         wait_for(lambda: len(sink.rows()) >= len(want), 90, f"{len(want)} windows in the sink")
     finally:
         stop.set()
@@ -71,7 +76,7 @@ def test_two_workers_share_partitions_and_process_every_window_once(kafka_bootst
     assert all(r[5] == 1 for r in rows), "a window was stored twice"
     for rid, fiber, start, checksum, n, _ in rows:
         assert checksum == pytest.approx(expected_window(fiber, start, 1.0).astype(np.float64).sum(), rel=1e-12)
-    assert all(w.metrics.windows > 0 for w in workers), "both workers must process windows"
+    assert workers[1].metrics.windows > 0, "the second worker must process windows"
     assert sum(w.metrics.windows for w in workers) == len(want)
 
 
@@ -128,7 +133,7 @@ def test_poison_records_go_to_the_dlq_and_nothing_else_is_lost(kafka_bootstrap, 
     p.close()
     sink = SqliteSink(tmp_path / "p.db")
     w = Worker(kafka_bootstrap, topic, "g-poison", window_row, sink, window=WindowSpec(1.0, 0.5))
-    m = w.run(idle_timeout_s=6)
+    m = w.run(idle_timeout_s=4)
     rows = sink.rows()
     assert {r[0] for r in rows} == set(expected_rows([fiber], 6))
     assert m["dlq_total"] == 3 and m["gaps_total"] == 0
