@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -37,21 +36,36 @@ MAX_VEHICLE_LENGTH_M = 26.0  # axle-group line spacing of the longest heavy vehi
 TRUCK_LEVEL = 3.0  # amp_rel above which a line is certainly heavy (used for duplicate merging)
 
 
-@dataclass
-class TrafficState:
-    """Mutable per-fiber state carried from window to window."""
+class TrafficState(dict):
+    """Per-fiber state carried from window to window - a plain JSON-serialisable dict.
 
-    emitted: deque = field(default_factory=lambda: deque(maxlen=500))  # (direction, t_ref_ns, speed, amp_rel)
-    amp_hist: deque = field(default_factory=lambda: deque(maxlen=50))  # amp/v of recent cars
-    first_window: bool = True
-    windows: int = 0
+    Keys: ``emitted`` (last emitted ``[direction, t_ref_ns, speed_kmh, amp_rel]``),
+    ``amp_hist`` (amp/v of recent cars), ``first_window`` (bool), ``windows`` (int).
+    The streaming runtime persists it with the committed offsets, so a
+    restarted worker resumes with it.
+    """
 
-    def amp_ref(self, site: SiteConfig) -> float:
-        if site.amp_ref is not None:
-            return float(site.amp_ref)
-        if len(self.amp_hist) >= 10:
-            return float(np.median(self.amp_hist))
-        return DEFAULT_AMP_REF
+    MAX_EMITTED = 24
+    MAX_HIST = 30
+
+
+def _state(state: dict | None) -> dict:
+    st = state if state is not None else TrafficState()
+    st.setdefault("emitted", [])
+    st.setdefault("amp_hist", [])
+    st.setdefault("first_window", True)
+    st.setdefault("windows", 0)
+    return st
+
+
+def amp_reference(state: dict, site: SiteConfig) -> float:
+    """Car reference of ``amp / v``: site calibration, else the running median of recent cars."""
+    if site.amp_ref is not None:
+        return float(site.amp_ref)
+    hist = state.get("amp_hist") or []
+    if len(hist) >= 10:
+        return float(np.median(hist))
+    return DEFAULT_AMP_REF
 
 
 @dataclass
@@ -111,10 +125,10 @@ def _merge_trucks(dets: list[Detection]) -> list[Detection]:
     return out
 
 
-def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: TrafficState | None = None) -> list[Detection]:
+def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: dict | None = None) -> list[Detection]:
     """Detect, measure and classify all lines in ``block`` (no ownership rule)."""
     site = site or SiteConfig()
-    state = state or TrafficState()
+    state = _state(state)
     img = quasi_static(block, site)
     if img.good.sum() < 3:
         return []
@@ -122,7 +136,7 @@ def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: Traff
     section = site.section_m if site.section_m is not None else (float(xg.min()), float(xg.max()))
     lines = detect_lines(img, site, section=section)
     model = _model(site)
-    ref = state.amp_ref(site)
+    ref = amp_reference(state, site)
     dets = []
     for ln in lines:
         v = ln.speed_kmh / 3.6
@@ -149,10 +163,10 @@ def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: Traff
     return dets
 
 
-def _is_duplicate(det: Detection, state: TrafficState) -> bool:
+def _is_duplicate(det: Detection, state: dict) -> bool:
     """Same vehicle as one already emitted (jitter < 0.6 s, or the other axle group of a heavy vehicle)."""
     v = det.speed_kmh / 3.6
-    for d, t, sp, ar in state.emitted:
+    for d, t, sp, ar in state["emitted"]:
         if d != det.direction:
             continue
         dt = abs(t - det.t_ref_ns) / 1e9
@@ -173,7 +187,7 @@ def to_vehicle(det: Detection, fiber_id: str, reported_ns: int | None = None) ->
         lane=det.lane, amplitude=float(det.amp), score=round(float(det.p_truck), 4), reported_ns=reported_ns)
 
 
-def process_window(block: DASBlock, site: SiteConfig | None = None, state: TrafficState | None = None,
+def process_window(block: DASBlock, site: SiteConfig | None = None, state: dict | None = None,
                    now_ns: int | None = None, last: bool = False) -> list[Vehicle]:
     """Vehicles owned by this window (see module docstring); updates ``state``.
 
@@ -181,8 +195,9 @@ def process_window(block: DASBlock, site: SiteConfig | None = None, state: Traff
     window's owned interval, as long as they are complete.
     """
     site = site or SiteConfig()
-    state = state if state is not None else TrafficState()
+    state = _state(state)
     dets = analyse_window(block, site, state)
+    last = last or bool(block.attrs.get("last"))
     ws, we = block.t0_ns, block.t_end_ns
     m = int(site.margin_s * 1e9)
     step = int(site.step_s * 1e9)
@@ -193,76 +208,62 @@ def process_window(block: DASBlock, site: SiteConfig | None = None, state: Traff
         t_last = max(det.t_entry_ns, det.t_exit_ns)
         if t_first < ws + m or t_last + m > we:
             continue  # incomplete in this window
-        if not state.first_window and t_last + m <= we - step:
+        if not state["first_window"] and not last and t_last + m <= we - step:
             continue  # owned by an earlier window
         if _is_duplicate(det, state):
             continue
-        state.emitted.append((det.direction, det.t_ref_ns, det.speed_kmh, det.amp_rel))
+        state["emitted"] = (state["emitted"] + [[det.direction, det.t_ref_ns, round(det.speed_kmh, 3),
+                                                 round(det.amp_rel, 3)]])[-TrafficState.MAX_EMITTED:]
         if det.vehicle_class == "car":
-            state.amp_hist.append(det.amp / (det.speed_kmh / 3.6))
+            state["amp_hist"] = (state["amp_hist"] + [float(f"{det.amp / (det.speed_kmh / 3.6):.4g}")])[-TrafficState.MAX_HIST:]
         out.append(to_vehicle(det, fiber, reported_ns=now_ns if now_ns is not None else time.time_ns()))
-    state.first_window = False
-    state.windows += 1
+    state["first_window"] = False
+    state["windows"] += 1
     return out
 
 
 # ---------------------------------------------------------------------- windowing
-def window_ends(t_start_ns: int, t_end_ns: int, step_s: float) -> Iterator[int]:
-    """Window end times on the absolute grid ``k * step`` covering ``(t_start, t_end]``."""
-    step = int(round(step_s * 1e9))
-    k = -(-(t_start_ns + step) // step)
-    we = k * step
-    while we <= t_end_ns:
-        yield we
-        we += step
+def windowed(blocks: Iterable[DASBlock], window_s: float, step_s: float, tail: bool = True) -> Iterator[DASBlock]:
+    """Sliding windows of a block stream, cut by the streaming runtime's own
+    :class:`dasedge.streaming.windows.WindowAssembler` (epoch-aligned grid), so
+    batch and streaming see identical windows.
 
-
-def windowed(blocks: Iterable[DASBlock], window_s: float, step_s: float) -> Iterator[DASBlock]:
-    """Assemble sliding windows (length ``window_s``, ends on the ``step_s`` grid) from contiguous blocks.
-
-    Same assembly as the streaming worker's fallback runtime; the first windows
-    are shorter (from the first sample on).  The final partial step is emitted
-    as a last window ending at the data end.
+    ``tail=True`` adds, at the end of a finite archive, one window covering the
+    last ``window_s`` of data (``attrs["last"]``) so vehicles that leave after
+    the last full window are still reported once.
     """
-    from dasedge.block import concat_time
+    from dasedge.streaming.windows import WindowAssembler, WindowSpec
 
-    buf: list[DASBlock] = []
-    step = int(round(step_s * 1e9))
-    win = int(round(window_s * 1e9))
-    next_end = None
+    asm = WindowAssembler(WindowSpec(length_s=window_s, step_s=step_s))
+    recent: list[DASBlock] = []
     last_end = None
     for b in blocks:
-        if buf and buf[-1].n_channel != b.n_channel:
-            buf = []
-        buf.append(b)
-        if next_end is None:
-            next_end = -(-(b.t0_ns + step) // step) * step
-        end = b.t_end_ns
-        while next_end <= end:
-            cat = concat_time(buf)
-            w = cat.select(time=(next_end - win, next_end))
-            if w.n_time > 0:
-                last_end = next_end
-                yield w
-            next_end += step
-            # drop blocks that ended before the next window starts
-            while len(buf) > 1 and buf[0].t_end_ns <= next_end - win:
-                buf.pop(0)
-    if buf and (last_end is None or buf[-1].t_end_ns > last_end):
-        cat = concat_time(buf)
-        w = cat.select(time=(buf[-1].t_end_ns - win, buf[-1].t_end_ns))
-        if w.n_time > 0:
-            w.attrs["last"] = True
-            yield w
+        for w in asm.add(b):
+            last_end = w.block.t_end_ns
+            yield w.block
+        recent.append(b)
+        # keep about one window of raw blocks for the tail
+        while len(recent) > 1 and recent[-1].t_end_ns - recent[1].t0_ns >= window_s * 1e9:
+            recent.pop(0)
+    if tail and recent and (last_end is None or recent[-1].t_end_ns > last_end):
+        from dasedge.block import concat_time
+
+        try:
+            cat = concat_time(recent)
+        except ValueError:
+            cat = recent[-1]
+        w = cat.select(time=(cat.t_end_ns - int(window_s * 1e9), cat.t_end_ns))
+        w.attrs["last"] = True
+        yield w
 
 
-def run_blocks(blocks: Iterable[DASBlock], site: SiteConfig | None = None, state: TrafficState | None = None,
-               progress=None) -> list[Vehicle]:
-    """Batch: run ``process_window`` over sliding windows of a block stream."""
+def run_blocks(blocks: Iterable[DASBlock], site: SiteConfig | None = None, state: dict | None = None,
+               progress=None, tail: bool = True) -> list[Vehicle]:
+    """Batch: run ``process_window`` over the sliding windows of a block stream."""
     site = site or SiteConfig()
-    state = state if state is not None else TrafficState()
+    state = _state(state)
     out: list[Vehicle] = []
-    for w in windowed(blocks, site.window_s, site.step_s):
+    for w in windowed(blocks, site.window_s, site.step_s, tail=tail):
         vs = process_window(w, site, state, now_ns=None)
         out.extend(vs)
         if progress:
