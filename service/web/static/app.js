@@ -51,7 +51,7 @@ async function refresh() {
     state.overview = ov;
     state.waterfall = wf;
     fillSelect($("site"), ov.sites || []);
-    fillSelect($("fiber"), ov.fibers || [], true);
+    fillSelect($("fiber"), ov.fibers || []);
     renderAll();
     setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC", "ok");
   } catch (e) {
