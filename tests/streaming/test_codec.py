@@ -113,3 +113,31 @@ def test_invalid_records_raise_record_error_with_reason(mutate, reason):
     with pytest.raises(RecordError, match=None) as err:
         decode_record(value, headers)
     assert reason in str(err.value)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    nt=st.integers(1, 300),
+    nch=st.integers(1, 40),
+    max_bytes=st.integers(4, 20000),
+    cpr=st.one_of(st.none(), st.integers(1, 40)),
+    codec=st.sampled_from(["none", "lz4", "zstd"]),
+    shuffle=st.booleans(),
+)
+def test_any_split_reassembles_exactly(nt, nch, max_bytes, cpr, codec, shuffle):
+    block = make_block(nt=nt, nch=nch, seed=nt * 41 + nch)
+    recs = encode_block(block, max_bytes=max_bytes, channels_per_record=cpr, codec=codec, shuffle=shuffle)
+    parts = [decode_record(v, h) for _, v, h in recs]
+    out = np.full((nt, nch), np.nan, dtype=np.float32)
+    for p in parts:
+        if codec == "none":
+            assert p.data.nbytes <= max(max_bytes, 4)
+        i0 = round((p.t0_ns - block.t0_ns) / (block.dt_s * 1e9))
+        c0 = int(p.channel_index[0])
+        out[i0 : i0 + p.n_time, c0 : c0 + p.n_channel] = p.data
+    np.testing.assert_array_equal(out, block.data)
+    assert sorted(p.attrs["part"] for p in parts) == list(range(len(recs)))
