@@ -55,7 +55,7 @@ class AssocConfig:
     z_min_km: float = 0.0
     z_max_km: float = 30.0
     grid_nodes: int = 600  # approximate size of the initialisation grid
-    bin_s: float = 0.5
+    bin_s: float = 0.25
     cluster_bin_s: float = 1.0
     cluster_min_picks: int | None = None  # per cluster_bin_s; default max(3, min_picks // 4)
     em_iter: int = 25
@@ -63,8 +63,7 @@ class AssocConfig:
     sigma_min: float = 0.05
     sigma_init: float = 0.3
     max_events_per_cluster: int = 50
-    merge_dt_s: float = 1.0
-    merge_dist_km: float = 3.0
+    merge_dt_s: float = 0.3  # components predicting arrivals closer than this (mean over picks) are duplicates
 
 
 @dataclass
@@ -182,7 +181,7 @@ def _backproject_init(t, st, vel, w, cfg: AssocConfig, collinear: bool) -> list[
     bins = ((o - omin) / cfg.bin_s).astype(np.int64) + np.arange(G)[None, :] * nb
     counts = np.bincount(bins.ravel(), weights=np.repeat(w, G), minlength=G * nb).reshape(G, nb)
     alive = np.ones(t.size, bool)
-    tol = max(cfg.bin_s, cfg.max_sigma11) * 1.5
+    tol = 0.8 * cfg.max_sigma11  # tight: a second event ~1 s later keeps its picks
     need = cfg.min_picks * float(np.median(w)) * 0.8
     out = []
     for _ in range(cfg.max_events_per_cluster):
@@ -262,14 +261,16 @@ def _em(t, st, vel, w, init, cfg: AssocConfig, lo, hi, span: float):
         pi = np.maximum(Nk / N, 1e-9)
         # prune empty components
         keep = Nk >= 0.5 * cfg.min_picks
-        # merge near-duplicates (keep the heavier)
-        order = np.argsort(-Nk)
-        for a_i, a in enumerate(order):
-            if not keep[a]:
-                continue
-            for b in order[a_i + 1 :]:
-                if keep[b] and abs(t0[a] - t0[b]) < cfg.merge_dt_s and np.linalg.norm(hypo[a] - hypo[b]) < cfg.merge_dist_km:
-                    keep[b] = False
+        # merge duplicates: components predicting (nearly) the same arrival times (keep the heavier)
+        if t0.size > 1:
+            pred = t0[None, :] + tt
+            order = np.argsort(-Nk)
+            for a_i, a in enumerate(order):
+                if not keep[a]:
+                    continue
+                for b in order[a_i + 1 :]:
+                    if keep[b] and abs(t0[a] - t0[b]) < 5.0 and np.mean(np.abs(pred[:, a] - pred[:, b])) < cfg.merge_dt_s:
+                        keep[b] = False
         if not keep.all():
             t0, hypo, sigma, pi = t0[keep], hypo[keep], sigma[keep], pi[keep]
             if t0.size == 0:
