@@ -119,11 +119,16 @@ def ingest_router() -> APIRouter:
         if site.get("key_id") != key.key_id and not key.has("admin"):
             raise HTTPException(403, f"this API key is not bound to edge {body.edge_id!r}")
         hook = getattr(request.app.state, "ingest_hook", None)
+        cm = getattr(request.app.state, "cloud_metrics", None)
         try:
             res, alerts = await asyncio.to_thread(apply_batch, store, body)
         except (BatchError, KeyError, ValueError, TypeError) as exc:
             raise HTTPException(422, f"malformed batch: {exc}") from None
         await asyncio.to_thread(store.upsert_site, body.edge_id, last_seen_ns=time.time_ns())
+        if cm is not None:
+            cm.items.labels(body.edge_id, "accepted").inc(res.accepted)
+            cm.items.labels(body.edge_id, "duplicate").inc(res.duplicates)
+            cm.batches.labels(body.edge_id).inc()
         if hook is not None:  # test hook: e.g. drop the connection after the commit
             await hook(request, res)
         return res
@@ -253,6 +258,7 @@ def create_cloud_app(settings: Any = None, *, store: Any = None, webhooks: bool 
     def version() -> dict[str, Any]:
         return {"service": "dasedge-cloud", "api": VERSION, "schema": store.schema_version()}
 
+    _add_metrics(app, store)
     app.include_router(sites_router())
     app.include_router(ingest_router())
     app.state.edge_routers = _include_edge_routers(app)
@@ -261,3 +267,55 @@ def create_cloud_app(settings: Any = None, *, store: Any = None, webhooks: bool 
 
     app.include_router(web.router(lambda: store))
     return app
+
+
+class CloudMetrics:
+    """Ingestion counters (``dasedge_cloud_*``) on the app's Prometheus registry."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter
+
+        self.items = Counter("dasedge_cloud_ingest_items", "items received from edges", ["site", "result"],
+                             registry=registry)
+        self.batches = Counter("dasedge_cloud_ingest_batches", "batches stored", ["site"], registry=registry)
+
+
+class SiteCollector:
+    """Scrape-time gauge: seconds since each registered edge last pushed."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def collect(self):
+        import time
+
+        from prometheus_client.core import GaugeMetricFamily
+
+        g = GaugeMetricFamily("dasedge_cloud_site_last_seen_age_seconds", "seconds since the edge last pushed",
+                              labels=["site"])
+        now = time.time_ns()
+        for s in self.store.list_sites():
+            if s.get("last_seen_ns") is not None:
+                g.add_metric([s["site_id"]], (now - int(s["last_seen_ns"])) / 1e9)
+        yield g
+
+
+def _add_metrics(app: FastAPI, store: Any) -> None:
+    """``GET /metrics`` (read scope): the edge's HTTP/store metrics plus cloud ingestion counters."""
+    from fastapi.responses import Response
+
+    from service.auth import require_scope
+    from service.edge.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+
+    metrics = Metrics(app)
+    metrics.registry.register(SiteCollector(store))
+    app.state.metrics = metrics
+    app.state.cloud_metrics = CloudMetrics(metrics.registry)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.get("/metrics", tags=["health"], response_class=Response, dependencies=[Depends(require_scope("read"))],
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition (``dasedge_*``, base units)."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+

@@ -101,3 +101,19 @@ def test_malformed_records_are_422_and_nothing_is_written(cloud):
                    headers=h)
     assert r.status_code == 422
     assert cloud.count("vehicles") == 0 and cloud.count("cloud_ingest_log") == 0
+
+
+def test_cloud_metrics_count_accepted_and_duplicates(cloud):
+    key = cloud.register("site-m", fiber_id="fib-a")
+    vs = [v.to_dict() for v in make_vehicles(7)]
+    body = {"edge_id": "site-m", "items": _items("vehicle", vs)}
+    for _ in range(2):
+        assert httpx.post(f"{cloud.url}/api/v1/ingest", json=body, headers={"X-API-Key": key}).status_code == 200
+    assert httpx.get(f"{cloud.url}/metrics").status_code == 401
+    text = httpx.get(f"{cloud.url}/metrics", headers={"X-API-Key": cloud.admin_key}).text
+    assert 'dasedge_cloud_ingest_items_total{result="accepted",site="site-m"} 7.0' in text
+    assert 'dasedge_cloud_ingest_items_total{result="duplicate",site="site-m"} 7.0' in text
+    assert 'dasedge_cloud_ingest_batches_total{site="site-m"} 2.0' in text
+    assert 'dasedge_cloud_site_last_seen_age_seconds{site="site-m"}' in text
+    assert 'dasedge_http_requests_total{method="POST",route="/api/v1/ingest",status="200"} 2.0' in text
+
