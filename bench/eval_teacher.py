@@ -174,8 +174,7 @@ NOTES = """- Reference figures for a faithful TF->ONNX port (reference sheet §6
   these sharp-onset bursts.
 - Throughput is the whole `teacher_picks` call per 512 x 60 s scene on 2 threads: about 1,500-2,100
   channel-seconds per second (varies with the load of other jobs), i.e. the teacher keeps up in real
-  time with ~1,500-2,000 channels of 100 Hz
-  data (a 512-channel minute takes ~17-20 s). It is dominated by onnxruntime (3 overlapping
+  time with ~1,500-2,000 channels of 100 Hz data (a 512-channel minute takes ~15-20 s). It is dominated by onnxruntime (3 overlapping
   3000-sample windows per channel per minute); `overlap=0` cuts the work by a third.
 """
 
