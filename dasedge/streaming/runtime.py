@@ -17,9 +17,11 @@ Contract (at-least-once, no loss)
   partition is the oldest record still needed by a window that has not been emitted
   (each window tracks the offsets it covers), so a commit never passes an un-stored
   window.  With the offset the worker commits, as offset metadata, a small JSON of
-  ``{stream: next window start}`` and the per-stream ``state`` (if JSON-serialisable and
-  under ``max_state_bytes``): a restarted or re-assigned worker restores both, does not
-  emit windows that were already stored, and continues from the stored state.
+  ``{stream: next window start}`` and the per-stream ``state`` (if JSON-serialisable -
+  a dict, or an object with ``to_dict()`` and a ``from_dict()`` classmethod - and under
+  ``max_state_bytes``): a restarted or re-assigned worker restores both, does not emit
+  windows that were already stored, and continues from the stored state (a dict state is
+  restored into a fresh ``state()`` object with ``update``, so dict subclasses keep their type).
 * Undecodable records go to ``<topic>.DLQ`` with the original key/value/headers plus
   ``dlq.error``, ``dlq.topic``, ``dlq.partition``, ``dlq.offset``, ``dlq.ts_ms``; the
   worker waits for the DLQ ack before committing past them.
@@ -161,6 +163,8 @@ class Worker:
         self.metrics = Metrics()
         self.assemblers: dict[int, WindowAssembler] = {}
         self.states: dict[int, dict[str, Any]] = {}  # partition -> stream -> user state
+        self.raw_states: dict[int, dict[str, Any]] = {}  # restored JSON not yet handed to process
+        self._state_warned = False
         self.next_offset: dict[int, int] = {}  # partition -> offset after the last handled record
         self.committed: dict[int, tuple[int, str]] = {}
         self.assigned: set[int] = set()
@@ -194,6 +198,7 @@ class Worker:
         for tp in revoked:
             self.assemblers.pop(tp.partition, None)
             self.states.pop(tp.partition, None)
+            self.raw_states.pop(tp.partition, None)
             self.next_offset.pop(tp.partition, None)
             self.committed.pop(tp.partition, None)
             self.assigned.discard(tp.partition)
@@ -235,7 +240,8 @@ class Worker:
                 except (ValueError, TypeError, AttributeError):
                     log.warning("ignoring unreadable commit metadata on %s", tp)
             self.assemblers[p] = WindowAssembler(self.spec, resume=resume)
-            self.states[p] = states
+            self.states[p] = {}
+            self.raw_states[p] = states
             self.dlq_done_below[p] = hi
             dropped = batch.pop(tp, None)
             target = om.offset if om is not None and om.offset is not None and om.offset >= 0 else (
@@ -268,8 +274,24 @@ class Worker:
         states = self.states.setdefault(partition, {})
         key = stream_key_str(w.stream)
         if key not in states:
-            states[key] = self.state_factory()
+            obj = self.state_factory()
+            raw = self.raw_states.get(partition, {}).pop(key, None)
+            if raw is not None:  # restored from the commit metadata
+                if isinstance(obj, dict) and isinstance(raw, dict):
+                    obj.update(raw)  # keeps the factory's type (e.g. a dict subclass)
+                elif hasattr(type(obj), "from_dict"):
+                    obj = type(obj).from_dict(raw)
+                else:
+                    obj = raw
+            states[key] = obj
         return states[key]
+
+    def _state_doc(self, p: int) -> dict | None:
+        """JSON-able per-stream state of partition ``p`` (restored-but-unused streams included)."""
+        doc = dict(self.raw_states.get(p, {}))
+        for k, v in (self.states.get(p) or {}).items():
+            doc[k] = v.to_dict() if hasattr(v, "to_dict") else v
+        return doc or None
 
     def _handle(self, rec: Any, results: list) -> None:
         self.metrics.records += 1
@@ -326,17 +348,21 @@ class Worker:
             off = self.next_offset[p] if low is None else int(low)
             doc: dict[str, Any] = {"next": asm.resume_points() if asm is not None else {},
                                    "hi": self.next_offset[p]}
-            states = self.states.get(p) or {}
+            states = self._state_doc(p)
             if states:
                 try:
                     s_json = json.dumps(states, separators=(",", ":"))
                     if len(s_json) <= self.max_state_bytes:
                         doc["state"] = states
-                    else:
+                    elif not self._state_warned:
+                        self._state_warned = True
                         log.warning("worker state of partition %d is %d bytes > %d: not persisted",
                                     p, len(s_json), self.max_state_bytes)
                 except (TypeError, ValueError):
-                    log.warning("worker state of partition %d is not JSON-serialisable: not persisted", p)
+                    if not self._state_warned:
+                        self._state_warned = True
+                        log.warning("worker state of partition %d is not JSON-serialisable (give it to_dict/"
+                                    "from_dict): not persisted", p)
             meta = json.dumps(doc, separators=(",", ":"))
             if self.committed.get(p) != (off, meta):
                 offsets[TopicPartition(self.topic, p)] = OffsetAndMetadata(off, meta, -1)
