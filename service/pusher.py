@@ -12,6 +12,7 @@ Loop (one thread, see :meth:`Pusher.run`)::
         2xx            -> ack(ids)        (rows leave the outbox)
         error/timeout/
         5xx/4xx        -> nack(ids), sleep backoff(attempt) and retry
+                          (at least ``Retry-After`` seconds when the cloud sends it, capped)
         413            -> also halve the batch size (floor 1)
 
 * Backoff is exponential with *full jitter*:
@@ -98,9 +99,21 @@ def _ensure_claim_index(outbox: Any) -> None:
 class PushError(RuntimeError):
     """A batch could not be delivered (transport error or non-2xx status)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after_s = retry_after_s
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Seconds from a ``Retry-After: <seconds>`` header (HTTP-date form ignored)."""
+    v = resp.headers.get("retry-after")
+    if v is None:
+        return None
+    try:
+        return max(0.0, float(v))
+    except ValueError:
+        return None
 
 
 def _field(item: Any, *names: str) -> Any:
@@ -170,6 +183,7 @@ class PushStats:
     last_error: str | None = None
     last_success_unix: float | None = None
     status_counts: dict[int, int] = field(default_factory=dict)
+    backoffs_s: list[float] = field(default_factory=list)  # the last 100 retry delays chosen
 
 
 class Pusher:
@@ -282,7 +296,8 @@ class Pusher:
         self.outbox.nack(ids)
         if resp.status_code == 413 and self.batch_size > 1:
             self.batch_size = max(1, self.batch_size // 2)
-        raise PushError(f"cloud answered HTTP {resp.status_code}: {resp.text[:200]}", resp.status_code)
+        raise PushError(f"cloud answered HTTP {resp.status_code}: {resp.text[:200]}", resp.status_code,
+                        _retry_after(resp))
 
     # -- loop -----------------------------------------------------------
     def drain(self, *, max_seconds: float | None = None) -> int:
@@ -302,6 +317,10 @@ class Pusher:
                 self._record_failure(exc)
                 self._heartbeat()
                 delay = backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s, self._rng)
+                if exc.retry_after_s is not None:  # 429/503 with Retry-After: honour it (capped)
+                    delay = max(delay, min(exc.retry_after_s, self.backoff_max_s))
+                self.stats.backoffs_s.append(delay)
+                del self.stats.backoffs_s[:-100]
                 attempt += 1
                 if t_end is not None:
                     delay = min(delay, max(0.0, t_end - time.monotonic()))

@@ -238,3 +238,43 @@ def test_pusher_from_settings_and_status_heartbeat(cloud, edge_store, tmp_path):
     assert cloud.count("vehicles", "edge-7") == 20
     (st,) = [r for r in edge_store.get_status() if r["component"] == "pusher"]
     assert st["detail"]["items_acked"] == 20 and st["detail"]["cloud_reachable"] is True
+
+
+def test_retry_after_is_honoured(cloud, edge_store):
+    """A 503 with ``Retry-After: 0.4`` sets the retry delay (the jittered backoff alone would be <= 1 ms)."""
+    import asyncio
+
+    key = cloud.register("site-a", fiber_id="fib-a")
+    edge_store.put_vehicles(make_vehicles(5, seed=9))
+    calls: list[float] = []
+
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.responses import PlainTextResponse
+
+    class Busy(BaseHTTPMiddleware):
+        async def dispatch(self, request, call_next):
+            if request.url.path == "/api/v1/ingest":
+                calls.append(time.monotonic())
+                if len(calls) == 1:
+                    await asyncio.sleep(0)
+                    return PlainTextResponse("busy", status_code=503, headers={"Retry-After": "0.4"})
+            return await call_next(request)
+
+    from service.cloud.app import create_cloud_app
+    from service.settings import Settings
+
+    from .helpers import ServerThread
+
+    app = create_cloud_app(Settings(environment="test"), store=cloud.store,
+                           webhooks=False)
+    app.add_middleware(Busy)
+    with ServerThread(app) as srv:
+        p = Pusher(edge_store, srv.url, key, "site-a", backoff_initial_s=0.001, backoff_max_s=5.0, seed=1)
+        try:
+            assert p.drain(max_seconds=30) == 5
+        finally:
+            p.stop()
+    assert len(calls) == 2
+    assert p.stats.backoffs_s == [0.4]  # the jittered backoff (<= 0.001 s) was raised to Retry-After
+    assert p.stats.status_counts == {503: 1, 200: 1}
+
