@@ -119,10 +119,15 @@ def _unshuffle(raw: bytes, dtype: np.dtype, count: int) -> np.ndarray:
 
 def _quantise(data: np.ndarray, dtype: np.dtype, scale: float | None) -> tuple[np.ndarray, float]:
     info = np.iinfo(dtype)
+    x = np.asarray(data, dtype=np.float64)
+    if x.size and not np.isfinite(x).all():
+        raise RecordError("cannot quantise non-finite samples")
     if scale is None:
-        peak = float(np.max(np.abs(data))) if data.size else 0.0
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
         scale = peak / info.max if peak > 0 else 1.0
-    q = np.clip(np.rint(data / scale), info.min, info.max).astype(dtype)
+    if not (math.isfinite(scale) and scale > 0):
+        raise RecordError(f"quantisation scale must be finite and > 0, got {scale!r}")
+    q = np.clip(np.rint(x / scale), info.min, info.max).astype(dtype)
     return q, float(scale)
 
 
