@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from dasedge.block import iso_utc
-
 #: 10 km/h speed bins, last bin open-ended (>= 200 km/h)
 SPEED_EDGES_KMH: list[float] = [float(v) for v in range(0, 210, 10)]
 CLASSES: tuple[str, ...] = ("car", "truck")
@@ -95,27 +93,36 @@ def interval_stats(
     else:
         row_cls = None
         rest = uniq
-    row_dir = np.where(rest % 2 == 1, 1, -1)
-    row_bin = rest // 2
+    row_dir = np.where(rest % 2 == 1, 1, -1).tolist()
+    starts_ns = int(start_ns) + (rest // 2) * step
+    iso = [t + "Z" for t in np.datetime_as_string(starts_ns.astype("datetime64[ns]").astype("datetime64[us]"))]
+    starts_l = starts_ns.tolist()
+    counts_l = counts.tolist()
+    mean_l = (sums / counts).tolist()
+    p50_l, p85_l = p50.tolist(), p85.tolist()
+    heavy_l = (heavy / counts).tolist()
+    hist_l, cc_l = hist.tolist(), ccount.tolist()
+    cls_l = [str(c) for c in cls_names]
+    keep_cls = [i for i, c in enumerate(cls_l) if c in CLASSES]
+    row_cls_l = None if row_cls is None else row_cls.tolist()
     rows = []
     for i in range(uniq.size):  # one iteration per output row, not per vehicle
-        n = int(counts[i])
-        start = int(start_ns) + int(row_bin[i]) * step
-        row = {
-            "interval_start": iso_utc(start),
-            "interval_start_ns": start,
+        n = counts_l[i]
+        cc = cc_l[i]
+        rows.append({
+            "interval_start": iso[i],
+            "interval_start_ns": starts_l[i],
             "interval_s": int(interval_s),
-            "direction": int(row_dir[i]),
-            "vehicle_class": None if row_cls is None else str(cls_names[row_cls[i]]),
+            "direction": row_dir[i],
+            "vehicle_class": None if row_cls_l is None else cls_l[row_cls_l[i]],
             "volume": n,
             "flow_veh_h": n * 3600.0 / interval_s,
-            "mean_speed_kmh": float(sums[i] / n),
-            "p50_speed_kmh": float(p50[i]),
-            "p85_speed_kmh": float(p85[i]),
-            "speed_bins": {"edges": SPEED_EDGES_KMH, "counts": hist[i].tolist()},
-            "class_counts": {str(c): int(v) for c, v in zip(cls_names, ccount[i]) if v or c in CLASSES},
-            "heavy_share": float(heavy[i] / n),
+            "mean_speed_kmh": mean_l[i],
+            "p50_speed_kmh": p50_l[i],
+            "p85_speed_kmh": p85_l[i],
+            "speed_bins": {"edges": SPEED_EDGES_KMH, "counts": hist_l[i]},
+            "class_counts": {cls_l[j]: cc[j] for j in range(n_cls) if cc[j] or j in keep_cls},
+            "heavy_share": heavy_l[i],
             "completeness_pct": None,
-        }
-        rows.append(row)
+        })
     return rows

@@ -188,14 +188,13 @@ class Store:
             for chunk_i in range(0, len(rows), _CHUNK):
                 chunk = rows[chunk_i : chunk_i + _CHUNK]
                 ckeys = keys[chunk_i : chunk_i + _CHUNK]
-                cdocs = docs[chunk_i : chunk_i + _CHUNK]
                 existing = self._existing_docs(table, pk, chunk, cols, site_id)
                 todo = [i for i, r in enumerate(chunk) if existing.get(self._pk_of(r, cols, pk)) != r[doc_idx]]
                 if not todo:
                     continue
                 self.db.executemany(sql, [chunk[i] for i in todo])
                 changed += len(todo)
-                self._outbox_add(kind, [(ckeys[i], cdocs[i]) for i in todo], site_id)
+                self._outbox_add(kind, [(ckeys[i], chunk[i][doc_idx]) for i in todo], site_id)
             self._outbox_enforce()
         return changed
 
@@ -220,18 +219,24 @@ class Store:
         return out
 
     # ---------------------------------------------------------------- outbox
-    def _outbox_add(self, kind: str, items: list[tuple[str, dict]], site_id: str) -> None:
+    def _outbox_add(self, kind: str, items: list[tuple[str, str]], site_id: str) -> None:
+        """Outbox rows ``{"key", "kind", "record"}`` for ``(key, record JSON text)`` items."""
         if not self.outbox_enabled or not items:
             return
         t = now_ns()
         prio = PRIORITY[kind]
+        k = json.dumps(kind)
         self.db.executemany(
             "INSERT INTO outbox (kind, key, priority, payload, created_ns) VALUES (?, ?, ?, ?, ?)",
-            [(kind, key, prio, _dumps({"kind": kind, "key": key, "record": doc}), t) for key, doc in items],
+            [(kind, key, prio, f'{{"key":{json.dumps(key)},"kind":{k},"record":{doc}}}', t) for key, doc in items],
         )
 
     def _outbox_enforce(self) -> None:
         if not self.outbox_enabled:
+            return
+        # cheap upper bound first (seq is the primary key): COUNT(*) is O(n) on SQLite
+        span = self.db.scalar("SELECT MAX(seq) - MIN(seq) + 1 FROM outbox")
+        if span is None or int(span) <= self.outbox_max_rows:
             return
         n = int(self.db.scalar("SELECT COUNT(*) FROM outbox"))
         excess = n - self.outbox_max_rows
@@ -426,12 +431,13 @@ class Store:
                     if eid in have and v <= have[eid]:
                         continue
                     t = _t[ch_i + j] if _t is not None else iso_to_ns(d["time"])
+                    doc = _dumps(d)
                     self.db.execute(
                         sql,
                         (eid, site_id, d["fiber_id"], t, d.get("magnitude"), d.get("depth_m"), v,
-                         d.get("status", "new"), t_now, _dumps(d)),
+                         d.get("status", "new"), t_now, doc),
                     )
-                    self._outbox_add("event", [(f"{eid}:{v}", d)], site_id)
+                    self._outbox_add("event", [(f"{eid}:{v}", doc)], site_id)
                     alerts.append(self._add_alert("event", eid, v, {**d, "site_id": site_id} if site_id else d))
             self._outbox_enforce()
         return alerts
