@@ -26,7 +26,8 @@ Delivery contract
   consumers drop the duplicates (:mod:`dasedge.streaming.windows`).
 * A file that cannot be read (:class:`dasedge.io.DASFileError`) is logged with its one-line
   reason and recorded as ``failed`` in the ledger; the bridge goes on.  Broker errors are
-  not file errors: they propagate (the file stays un-published and is retried on restart).
+  not file errors: in ``watch`` the file is retried after ``broker_retry_s``; in ``replay``
+  they propagate (the file stays un-published and is published again on restart).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from kafka.errors import KafkaError
 
 from dasedge.streaming.broker import MESSAGE_MAX_BYTES
 from dasedge.streaming.codec import MAX_RECORD_BYTES, encode_block
@@ -208,6 +211,7 @@ class Ingest:
             )
         self.producer = producer
         self.stats = IngestStats()
+        self.broker_retry_s = 5.0
 
     # ------------------------------------------------------------- files
     def _fiber(self, path: Path, block_fiber: str) -> str:
@@ -380,7 +384,16 @@ class Ingest:
                 if (count >= stable_polls or renamed) and st.st_size > 0:
                     ready.append(p)
             for p in sorted(ready):
-                self.publish_file(p)
+                try:
+                    self.publish_file(p)
+                except KafkaError as exc:  # broker trouble: not the file's fault, retry later
+                    log.error("publishing %s failed on the broker side (%s); retrying in %.0f s", p, exc,
+                              self.broker_retry_s)
+                    if stop_event is not None:
+                        stop_event.wait(self.broker_retry_s)
+                    else:
+                        time.sleep(self.broker_retry_s)
+                    break
                 history.pop(p, None)
                 last_activity = time.monotonic()
             temps_before = temps_now
