@@ -203,3 +203,30 @@ def test_signature_verification_rejects_tampering():
     assert not verify_signature("other", body, h, now=1_700_000_010)
     assert not verify_signature("s3cret", body, h, now=1_700_001_000)  # stale (> 300 s)
     assert not verify_signature("s3cret", body, "garbage", now=1_700_000_010)
+
+
+def test_delivery_state_survives_dispatcher_restart(store):
+    """A pending retry is resumed by a new dispatcher (state lives in the store, not in memory)."""
+    from service.alerts import WebhookDispatcher
+
+    rx = Receiver(fail_first=1)
+    try:
+        sub = store.create_subscription(rx.url, secret="s" * 20)
+        (alert,) = store.put_events([make_event(601, t_ns=T0)])
+        d1 = WebhookDispatcher(store, backoff_s=0.3)
+        assert d1.run_once() == 1  # first attempt -> 500
+        d1.stop()
+        (row,) = store.list_deliveries(sub["id"])
+        assert row["status"] == "pending" and row["attempts"] == 1 and row["last_status"] == 500
+        assert row["next_attempt_ns"] >= row["updated_ns"] + 0.2e9  # backoff scheduled, not immediate
+        d2 = WebhookDispatcher(store, backoff_s=0.3)  # "restarted process"
+        deadline = time.monotonic() + 10
+        while store.list_deliveries(sub["id"])[0]["status"] == "pending" and time.monotonic() < deadline:
+            d2.run_once()
+            time.sleep(0.05)
+        d2.stop()
+        (row,) = store.list_deliveries(sub["id"])
+        assert row["status"] == "delivered" and row["attempts"] == 2 and row["alert_seq"] == alert["seq"]
+        assert [c for _, _, c in rx.requests] == [500, 200]
+    finally:
+        rx.close()
