@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -178,17 +178,16 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
             + " ORDER BY t_ns LIMIT 5000", pparams,
         )
     ]
+    from service.alerts import alert_json  # same JSON as the SSE stream and webhooks
+
     alerts = []
     for r in store.db.fetchall(
         "SELECT seq, kind, ref_id, version, created_ns, doc FROM alerts ORDER BY seq DESC LIMIT 20"
     ):
-        d = json.loads(r["doc"])
-        if site and d.get("site_id", site) != site:
+        r["doc"] = json.loads(r["doc"])
+        if site and r["doc"].get("site_id", site) != site:
             continue
-        from dasedge.block import iso_utc
-
-        alerts.append({"seq": int(r["seq"]), "kind": r["kind"], "ref_id": r["ref_id"], "version": int(r["version"]),
-                       "created": iso_utc(int(r["created_ns"])), "doc": d})
+        alerts.append(alert_json(r))
     sites = [s["site_id"] for s in store.list_sites()]
     fibers = sorted({r["fiber_id"] for r in store.db.fetchall("SELECT DISTINCT fiber_id FROM vehicles")}
                     | set(ring.fibers()))

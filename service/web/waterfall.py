@@ -83,12 +83,22 @@ def peak_decimate(a: np.ndarray, ft: int, fx: int) -> np.ndarray:
     return np.take_along_axis(b, idx[..., None], axis=2)[..., 0]
 
 
-def to_pixels(a: np.ndarray, *, clip_pct: float = 99.0) -> tuple[np.ndarray, float]:
-    """Map signed data to ``uint8`` (1..255, 128 = 0) with a symmetric clip at a percentile of ``|a|``."""
+def clip_scale(a: np.ndarray, clip_pct: float = 99.0) -> float:
+    """Percentile of ``|a|`` (finite values; falls back to the max when the percentile is 0)."""
     finite = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
-    s = float(np.percentile(np.abs(finite), clip_pct)) if finite.size else 0.0
-    if s <= 0:
-        s = float(np.abs(finite).max()) if finite.size else 0.0
+    if finite.size == 0:
+        return 0.0
+    s = float(np.percentile(np.abs(finite), clip_pct))
+    return s if s > 0 else float(np.abs(finite).max())
+
+
+def to_pixels(a: np.ndarray, *, clip_pct: float = 99.0, scale: float | None = None) -> tuple[np.ndarray, float]:
+    """Map signed data to ``uint8`` (1..255, 128 = 0) with a symmetric clip.
+
+    The clip is ``scale`` if given, else the ``clip_pct`` percentile of ``|a|``.
+    """
+    finite = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
+    s = clip_scale(finite, clip_pct) if scale is None else float(scale)
     if s <= 0:
         return np.full(finite.shape, 128, np.uint8), 0.0
     v = np.clip(finite / s, -1.0, 1.0)
@@ -104,6 +114,7 @@ class WaterfallRing:
         self.max_seconds = max_seconds
         self._lock = threading.Lock()
         self._data: dict[str, deque[Chunk]] = {}
+        self._scales: dict[str, deque[float]] = {}
 
     def put(self, fiber: str, t0: Any, dt: float, x: Any, array: Any) -> Chunk:
         """Decimate and append one window; return the stored chunk.
@@ -139,7 +150,13 @@ class WaterfallRing:
         ft = max(1, int(round(self.row_s / dt)))
         fx = max(1, int(np.ceil(nx / self.max_cols)))
         d = peak_decimate(a, min(ft, nt), min(fx, nx))
-        px, scale = to_pixels(d)
+        # one colour scale per fiber: median of the recent chunks' clip levels, so a loud truck in
+        # one chunk does not wash out its neighbours
+        with self._lock:
+            hist = self._scales.setdefault(str(fiber), deque(maxlen=8))
+            hist.append(clip_scale(d))
+            scale = float(np.median(hist))
+        px, scale = to_pixels(d, scale=scale)
         ch = Chunk(str(fiber), _to_ns(t0), float(dt) * min(ft, nt), x0, dx * min(fx, nx), px, scale)
         with self._lock:
             q = self._data.setdefault(ch.fiber, deque())
@@ -167,6 +184,7 @@ class WaterfallRing:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._scales.clear()
 
 
 #: the process-wide ring used by :func:`put_waterfall` and the dashboard router

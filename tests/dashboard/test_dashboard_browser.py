@@ -127,7 +127,11 @@ def test_dashboard_shows_scene_and_updates_live(scene, tmp_path):
             page.wait_for_function(
                 "Array.from(document.querySelectorAll('#alerts li')).some(li => li.textContent.includes('ev-live-2'))",
                 timeout=20000)
+            live_li = page.locator("#alerts li", has_text="ev-live-2")
+            assert "M3.4" in live_li.text_content() and "new" in live_li.text_content()
+            assert "M2.2" in page.locator("#alerts li", has_text="ev-dash-1").text_content()  # from the overview
             page.wait_for_function("document.querySelectorAll('#events tr.event').length === 2", timeout=10000)
+            page.screenshot(path=str(shot.with_name(shot.stem + "-live.png")), full_page=True)
             assert page.text_content("#alert-conn") == "(live)"
             assert errors == []
         finally:

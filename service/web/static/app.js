@@ -300,10 +300,12 @@ function renderEvents() {
 }
 
 function alertText(a) {
-  const d = a.doc || a;
-  const head = d.headline || d.message || "";
-  const mag = d.magnitude != null ? ` M${Number(d.magnitude).toFixed(1)}` : "";
-  return `${(a.created || d.created || d.time || "").slice(0, 19)} ${a.kind || d.kind || "alert"}${mag} ${head} ${a.ref_id || d.ref_id || d.id || ""}`.trim();
+  // a = service.alerts.alert_json: {seq, kind, id, version, message_type, sent, event: {magnitude, time, ...}}
+  const ev = a.event || {};
+  const mag = ev.magnitude != null ? ` M${Number(ev.magnitude).toFixed(1)}` : "";
+  const site = ev.site_id ? ` [${ev.site_id}]` : "";
+  const when = (a.sent || "").replace("T", " ").slice(0, 19);
+  return `${when} ${a.kind || "alert"} ${a.message_type || ""}${mag} ${a.id || ""} v${a.version ?? ""}${site}`.replace(/\s+/g, " ").trim();
 }
 
 function addAlert(a, live) {
