@@ -22,6 +22,10 @@ Contract (at-least-once, no loss)
   ``max_state_bytes``): a restarted or re-assigned worker restores both, does not emit
   windows that were already stored, and continues from the stored state (a dict state is
   restored into a fresh ``state()`` object with ``update``, so dict subclasses keep their type).
+* A fiber that goes silent keeps its partial window buffered, which pins the committed
+  offset of its partition at that window's oldest record: after a restart the partition is
+  re-read from there (windows already stored are suppressed by the resume points), so
+  nothing is lost, at the cost of re-reading.
 * Undecodable records go to ``<topic>.DLQ`` with the original key/value/headers plus
   ``dlq.error``, ``dlq.topic``, ``dlq.partition``, ``dlq.offset``, ``dlq.ts_ms``; the
   worker waits for the DLQ ack before committing past them.
