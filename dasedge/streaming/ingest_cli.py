@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.mode == "ledger":
+        if not args.ledger.exists():
+            print(f"dasedge ingest: no ledger at {args.ledger}")
+            return 1
         led = Ledger(args.ledger)
         for row in led.files():
             print(json.dumps(row))
