@@ -240,13 +240,15 @@ class AlertBroker:
     async def stream(self, last_id: int | None, *, keepalive_s: float = 15.0) -> AsyncIterator[dict | None]:
         """Yield alerts after ``last_id`` (replayed from the store), then live ones.
 
-        ``last_id=None`` starts with live alerts only.  Yields ``None`` as a
-        keep-alive tick every ``keepalive_s`` without alerts.
+        ``last_id=None`` starts with live alerts only.  Yields ``None`` once
+        right after subscribing (every alert created after that is
+        delivered), then as a keep-alive tick every ``keepalive_s`` without alerts.
         """
         q: asyncio.Queue = asyncio.Queue()
         self._queues.add(q)
         try:
             sent = self.last_seq if last_id is None else int(last_id)
+            yield None
             while True:  # replay (pages) until caught up with the store
                 rows = await asyncio.to_thread(self.store.alerts_after, sent, 500)
                 for r in rows:

@@ -41,6 +41,14 @@ def sse_events(lines, n: int, deadline_s: float = 20.0) -> list[dict]:
     return out
 
 
+def wait_connected(lines) -> None:
+    """Consume the stream up to the ``: connected`` comment (the server has subscribed us)."""
+    for line in lines:
+        if line == ": connected":
+            return
+    raise AssertionError("stream ended before ': connected'")
+
+
 def _put(store, i, **kw):
     return store.put_events([make_event(i, t_ns=T0 + 5 * 86_400 * S + i * S, **kw)])
 
@@ -51,9 +59,10 @@ def test_sse_live_then_resume_with_last_event_id(live_edge):
     with live_edge.client(timeout=timeout) as c:
         with c.stream("GET", "/api/v1/alerts/stream", params={"keepalive_s": 1}) as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-            time.sleep(0.5)  # the stream is open; alerts created from now on are live
+            lines = r.iter_lines()
+            wait_connected(lines)  # alerts created from now on are live
             a1 = _put(store, 201, mag=2.0) + _put(store, 202, mag=2.5)
-            got = sse_events(r.iter_lines(), 2)
+            got = sse_events(lines, 2)
         assert [int(m["id"]) for m in got] == [a["seq"] for a in a1]
         assert [json.loads(m["data"])["id"] for m in got] == ["ev0201", "ev0202"]
         assert got[0]["event"] == "event" and json.loads(got[0]["data"])["message_type"] == "new"

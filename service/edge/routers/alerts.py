@@ -32,7 +32,9 @@ async def stream(
     Reconnect with the ``Last-Event-ID`` header (or ``?after=``) to receive
     every alert after that sequence (replayed from the store) before live
     ones.  Without either, only alerts created after connecting are sent.
-    Comment lines (``: keep-alive``) are sent every ``keepalive_s``.
+    The stream opens with ``retry: 2000`` and a ``: connected`` comment
+    (sent once the client is subscribed); comment lines (``: keep-alive``)
+    follow every ``keepalive_s`` without alerts.
     """
     resume = after
     if resume is None and last_event_id is not None and last_event_id.strip().isdigit():
@@ -40,8 +42,12 @@ async def stream(
     broker = request.app.state.broker
 
     async def gen():
-        yield b"retry: 2000\n\n"
+        first = True
         async for a in broker.stream(resume, keepalive_s=keepalive_s):
+            if first:  # subscribed: from here on no alert can be missed
+                first = False
+                yield b"retry: 2000\n: connected\n\n"
+                continue
             if await request.is_disconnected():
                 break
             yield b": keep-alive\n\n" if a is None else sse_format(a)
