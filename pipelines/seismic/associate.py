@@ -320,7 +320,15 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
         t0, hypo, sigma = _em(tc, st, vel, wc, init, cfg, lo, hi, span)
         if t0.size == 0:
             continue
-        events += _finalise(tc, st, vel, wc, is_s[idx], chan[idx], idx, t0, hypo, sigma, cfg, lo, hi)
+        evs = _finalise(tc, st, vel, wc, is_s[idx], chan[idx], np.arange(idx.size), t0, hypo, sigma, cfg, lo, hi)
+        if evs:  # second pass from the relocated solutions: they now claim all the picks they fit
+            t0b = np.array([e.t0 for e in evs])
+            hb = np.array([e.hypo for e in evs])
+            sb = np.array([max(e.sigma, cfg.sigma_min) for e in evs])
+            evs = _finalise(tc, st, vel, wc, is_s[idx], chan[idx], np.arange(idx.size), t0b, hb, sb, cfg, lo, hi)
+        for e in evs:
+            e.pick_idx = idx[e.pick_idx]
+        events += evs
     events.sort(key=lambda e: e.t0)
     return events, frame
 
@@ -328,12 +336,21 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
 def _finalise(t, st, vel, w, is_s, chan, idx, t0, hypo, sigma, cfg, lo, hi) -> list[AssocEvent]:
     tt, _ = _travel(st, hypo, vel)
     r = t[:, None] - (t0[None, :] + tt)
-    z = np.abs(r) / sigma[None, :]
-    best = np.argmin(z, axis=1)
-    rb = r[np.arange(t.size), best]
+    fits = np.abs(r) <= cfg.max_sigma11  # [N, K]
+    covered = np.zeros(t.size, bool)
+    todo = list(range(t0.size))
     out = []
-    for k in range(t0.size):
-        sel = np.flatnonzero((best == k) & (np.abs(rb) <= cfg.max_sigma11))
+    # greedy set cover: accept the component explaining most not-yet-explained picks first. A
+    # "ghost" fitting the P picks of one event and the S picks of another then loses to the real
+    # events, which each explain their own P *and* S picks.
+    while todo:
+        gain = [(float(w[fits[:, k] & ~covered].sum()), k) for k in todo]
+        g, k = max(gain)
+        todo.remove(k)
+        if g < cfg.min_picks * float(np.median(w)) * 0.5:
+            break
+        rb = r[:, k]
+        sel = np.flatnonzero(fits[:, k] & ~covered)
         if sel.size < cfg.min_picks:
             continue
         # one pick per channel-phase: smallest |residual|
@@ -370,6 +387,7 @@ def _finalise(t, st, vel, w, is_s, chan, idx, t0, hypo, sigma, cfg, lo, hi) -> l
             cov = np.full(A[0].shape, np.nan)
         out.append(AssocEvent(float(tk[0]), hk[0].copy(), cov, s_rms, idx[sel], rk, n_p, n_s,
                               float(w[sel].sum())))
+        covered[sel] = True
     return out
 
 
