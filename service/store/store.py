@@ -449,6 +449,12 @@ class Store:
             start = int(r["interval_start_ns"]) if "interval_start_ns" in r else iso_to_ns(r["interval_start"])
             d = {k: v for k, v in r.items() if k != "interval_start_ns"}
             d.setdefault("interval_start", _iso(start))
+            # accept pipelines.traffic.stats rows: class "all" = all classes, completeness as a fraction
+            if d.get("vehicle_class") in ("all", ""):
+                d["vehicle_class"] = None
+            if d.get("completeness_pct") is None and d.get("completeness") is not None:
+                d["completeness_pct"] = round(100.0 * float(d["completeness"]), 3)
+            r = {**r, "vehicle_class": d.get("vehicle_class"), "completeness_pct": d.get("completeness_pct")}
             cls = r.get("vehicle_class") or ""
             fiber = r.get("fiber_id", "")
             tuples.append((site_id, fiber, start, int(r["interval_s"]), int(r["direction"]), cls,
