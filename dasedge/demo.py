@@ -70,8 +70,12 @@ def write_scene(root: Path, minutes: float, seed: int) -> dict[str, Path]:
         step = int(round(10.0 * block.fs))
         write_tree([block.select(samples=slice(i, i + step)) for i in range(0, block.n_time, step)],
                    quake_dir, "quake-1")
-        (quake_dir / "truth.json").write_text(json.dumps(truth, indent=1, default=float))
+        (quake_dir / "truth.json").write_text(json.dumps(truth, indent=1, default=_jsonable))
     return {"road-1": road_dir, "quake-1": quake_dir}
+
+
+def _jsonable(o):
+    return o.tolist() if hasattr(o, "tolist") else str(o)
 
 
 # ----------------------------------------------------------------------- processes
@@ -102,6 +106,32 @@ class Stack:
                 proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def feed_waterfall(files: list[Path], url: str, key: str, speed: str, stop) -> None:
+    """Post decimated windows of ``files`` to the dashboard's live waterfall, paced like the replay."""
+    import httpx
+
+    from dasedge.io import read
+
+    pause = 0.0 if speed == "max" else 10.0 / float(speed)
+    with httpx.Client(timeout=10) as client:
+        for path in files:
+            if stop.wait(pause):
+                return
+            try:
+                block = read(path)
+            except ValueError:
+                continue
+            step = max(1, int(round(0.1 * block.fs)))  # 0.1-s rows: mean |strain rate|
+            n = block.n_time // step * step
+            rows = np.abs(block.data[:n]).reshape(-1, step, block.n_channel).mean(axis=1)
+            body = {"fiber": block.fiber_id, "t0_ns": block.t0_ns, "dt_s": step * block.dt_s,
+                    "x0_m": float(block.distance_m[0]), "dx_m": block.dx_m, "data": rows.tolist()}
+            try:
+                client.post(f"{url}/api/v1/live/waterfall", json=body, headers={"X-API-Key": key})
+            except httpx.HTTPError:
+                pass
 
 
 def _cli(*args: str) -> str:
@@ -141,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
            "DASEDGE_ENVIRONMENT": "development"}
     os.environ.update(env)
     key = _cli("keys", "--db", str(db), "create", "--scope", "read", "--name", "demo-dashboard").split()[-1]
+    write_key = _cli("keys", "--db", str(db), "create", "--scope", "write", "--name", "demo-feeder").split()[-1]
     (state / "read-key.txt").write_text(key + "\n")
     os.chmod(state / "read-key.txt", 0o600)
 
@@ -156,6 +187,12 @@ def run(args: argparse.Namespace) -> int:
                         "--topic", topic, "--speed", str(args.speed),
                         "--ledger", str(state / f"ingest-{topic}.sqlite"))
         url = f"http://127.0.0.1:{args.port}"
+        import threading
+
+        stop_feed = threading.Event()
+        road_files = sorted(feeds[0][0].rglob("*.hdf5")) + sorted(feeds[0][0].rglob("*.h5"))
+        threading.Thread(target=feed_waterfall, args=(road_files, url, write_key, str(args.speed), stop_feed),
+                         daemon=True).start()
         print(
             "\nWhere to look:\n"
             f"  dashboard      {url}/#key={key}\n"
