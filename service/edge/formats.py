@@ -1,8 +1,10 @@
 """Output writers for the edge API: QuakeML (via ObsPy), fdsnws text, GeoJSON, CSV.
 
-``pipelines/seismic/formats/`` had not landed when this was written, so
-these minimal writers live here.  Input is the JSON form of
-:class:`dasedge.records.SeismicEvent` (``to_dict()``).
+QuakeML and fdsnws text delegate to the seismic pipeline's writers
+(``pipelines.seismic.formats``: same public ids, arrivals, uncertainties) after
+turning the stored JSON docs back into records; the minimal local writers
+below are the fallback when that package is not importable.  Input is the
+JSON form of :class:`dasedge.records.SeismicEvent` (``to_dict()``).
 
 Units (conventions.md §1.1): QuakeML depth in metres, fdsnws text depth in
 km, GeoJSON depth (3rd coordinate) in km and times in Unix ms.
@@ -23,6 +25,33 @@ TEXT_HEADER = (
 _EVAL_STATUS = {"new": "preliminary", "update": "preliminary", "final": "final"}
 
 
+def _record_from_doc(cls, d: dict, time_field: str):
+    """Rebuild a record dataclass from its ``to_dict()`` JSON form (ISO times -> ns)."""
+    import dataclasses
+
+    from service.store import iso_to_ns
+
+    kw = {}
+    for f in dataclasses.fields(cls):
+        if f.name == time_field:
+            kw[f.name] = iso_to_ns(d["time"])
+        elif f.name.endswith("_ns"):
+            iso = d.get(f.name[:-3])
+            kw[f.name] = iso_to_ns(iso) if isinstance(iso, str) else d.get(f.name)
+        elif f.name in d:
+            kw[f.name] = d[f.name]
+    return cls(**kw)
+
+
+def _pipeline_formats():
+    try:
+        from pipelines.seismic import formats
+        from dasedge.records import Pick, SeismicEvent
+    except Exception:  # pragma: no cover - seismic package unavailable
+        return None
+    return formats, Pick, SeismicEvent
+
+
 def _fmt(v: Any, spec: str = "") -> str:
     if v is None:
         return ""
@@ -31,6 +60,11 @@ def _fmt(v: Any, spec: str = "") -> str:
 
 def fdsn_text(events: Sequence[dict]) -> str:
     """fdsnws-event ``format=text``: header + one pipe-separated line per event."""
+    pf = _pipeline_formats()
+    if pf is not None:
+        from pipelines.seismic.formats.fdsn_text import format_fdsn_text
+
+        return format_fdsn_text([_record_from_doc(pf[2], e, "origin_ns") for e in events])
     lines = [TEXT_HEADER]
     for e in events:
         depth = e.get("depth_m")
@@ -86,6 +120,13 @@ def to_obspy_catalog(events: Sequence[dict], picks_by_event: dict[str, list[dict
 def quakeml(events: Sequence[dict], picks_by_event: dict[str, list[dict]] | None = None) -> bytes:
     """QuakeML BED 1.2 document (ObsPy writer)."""
     buf = io.BytesIO()
+    pf = _pipeline_formats()
+    if pf is not None:
+        formats, Pick, SeismicEvent = pf
+        evs = [_record_from_doc(SeismicEvent, e, "origin_ns") for e in events]
+        picks = [_record_from_doc(Pick, p, "t_ns") for ps in (picks_by_event or {}).values() for p in ps]
+        formats.to_catalog(evs, picks).write(buf, format="QUAKEML")
+        return buf.getvalue()
     to_obspy_catalog(events, picks_by_event).write(buf, format="QUAKEML")
     return buf.getvalue()
 

@@ -90,3 +90,24 @@ def test_version_and_wadl_public(live_edge):
         w = c.get("/fdsnws/event/1/application.wadl")
         assert w.status_code == 200 and "<resource path=\"query\">" in w.text
         assert c.get(Q).status_code == 401
+
+
+def test_fallback_writers_agree_with_pipeline_writers():
+    """The local fallback writers (used without pipelines.seismic) and the pipeline's agree on content."""
+    from pipelines.seismic.formats import to_catalog
+    from pipelines.seismic.formats.fdsn_text import format_fdsn_text
+
+    from service.edge.formats import TEXT_HEADER, _record_from_doc, to_obspy_catalog
+    from dasedge.records import SeismicEvent
+
+    evs = [make_event(700 + i, t_ns=T0 + i * 3_600_123_456_000, mag=1.0 + i, depth_m=1500.0 * (i + 1))
+           for i in range(3)]
+    docs = [e.to_dict() for e in evs]
+    assert [_record_from_doc(SeismicEvent, d, "origin_ns") for d in docs] == evs  # exact round trip (µs times)
+    a, b = to_obspy_catalog(docs), to_catalog(evs)
+    for ea, eb in zip(a, b):
+        assert str(ea.resource_id) == str(eb.resource_id)
+        oa, ob = ea.preferred_origin(), eb.preferred_origin()
+        assert (oa.time, oa.depth, oa.latitude) == (ob.time, ob.depth, ob.latitude)
+        assert ea.preferred_magnitude().mag == eb.preferred_magnitude().mag
+    assert format_fdsn_text(evs).splitlines()[0] == TEXT_HEADER
