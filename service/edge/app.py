@@ -9,7 +9,9 @@ seismic, fdsnws, alerts, subscriptions, keys, health).  Versioned under
 Authentication: ``X-API-Key`` (see :mod:`service.auth`).  Public routes:
 ``/health``, ``/ready``, ``/api/v1/version``, ``/fdsnws/event/1/version``,
 ``/fdsnws/event/1/application.wadl``, ``/docs``, ``/redoc``,
-``/openapi.json`` (and ``/metrics`` when ``settings.public_metrics``).
+``/openapi.json``, the static dashboard page ``/dashboard/`` (its
+``/api/v1/live/*`` data feeds need ``read``; :mod:`service.web`) and
+``/metrics`` when ``settings.public_metrics``.
 Everything else needs ``read``; creating/deleting subscriptions needs
 ``write``; key administration needs ``admin``.
 """
