@@ -101,6 +101,44 @@ def detect_peaks(prob: np.ndarray, threshold: float, kernel: int = 21, top_k: in
     return it[order], ix[order], score[order]
 
 
+def peaks_sparse(prob: np.ndarray, threshold: float, kernel: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peaks of time-major ``[nt, nx]`` probabilities, examining only samples above ``threshold``.
+
+    Same result as a max-pool of ``kernel`` samples (a sample is a peak if it is
+    ``> threshold``, not smaller than any sample within ``+-kernel//2`` and larger
+    than its predecessor), but the cost scales with the number of candidate
+    samples, not with the array size.  Returns ``(it, ix, score)``.
+    """
+    it, ix = np.nonzero(prob > threshold)
+    if it.size == 0:
+        return it, ix, prob[it, ix]
+    half = kernel // 2
+    n = prob.shape[0]
+    v = prob[it, ix]
+    ok = np.ones(it.size, bool)
+    for k in range(-half, half + 1):
+        if k == 0:
+            continue
+        tk = it + k
+        inside = (tk >= 0) & (tk < n)
+        nb = prob[np.clip(tk, 0, n - 1), ix]
+        ok &= ~inside | (v >= nb)
+        if k == -1:
+            ok &= ~inside | (v != nb)
+    return it[ok], ix[ok], v[ok]
+
+
+def _amp_at(sr: np.ndarray, it: np.ndarray, ix: np.ndarray, n: int) -> np.ndarray:
+    """``max |sr[t - 5 : t + n, x]|`` at the given samples (clipped to the array)."""
+    out = np.zeros(it.size, np.float32)
+    nt = sr.shape[0]
+    for k in range(-5, n):
+        tk = it + k
+        inside = (tk >= 0) & (tk < nt)
+        np.maximum(out, np.where(inside, np.abs(sr[np.clip(tk, 0, nt - 1), ix]), 0), out=out)
+    return out
+
+
 def _peaks_cm(prob_cm: np.ndarray, threshold: float, kernel: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Peaks of channel-major ``[nx, nt]`` probabilities -> ``(ix, it, score)`` (contiguous time axis: fast)."""
     mx = ndimage.maximum_filter1d(prob_cm, size=kernel, axis=1, mode="constant", cval=-np.inf)
@@ -156,9 +194,9 @@ def run_model(prep: Prepared, annotator: Any, cfg: PickerConfig) -> np.ndarray:
 class _Segment:
     """Stitched, owned stream data kept between windows (the overlap buffer)."""
 
-    g0: int  # global 100 Hz sample index of column 0
-    prob: np.ndarray  # [2, nx, n] P and S probabilities, channel-major (time contiguous)
-    amp: np.ndarray  # [nx, n] forward peak |strain rate|
+    g0: int  # global 100 Hz sample index of row 0
+    prob: np.ndarray  # [2, n, nx] P and S probabilities
+    amp: np.ndarray  # [n, nx] forward peak |strain rate| (filled where a probability exceeds the threshold)
 
 
 @dataclass
@@ -283,15 +321,17 @@ class StreamPicker:
         if own_lo < 0:
             raise RuntimeError("gap in owned intervals")
         n_amp = min(cfg.amp_window, max(cfg.tail, 1)) if not final else cfg.amp_window
-        # forward peak |strain rate| of the owned rows (+ look-ahead), channel-major
-        sr = prep.strain_rate[own_lo : min(own_hi + n_amp, prep.strain_rate.shape[0])]
-        seg_amp = forward_peak_abs_cm(np.ascontiguousarray(sr.T), n_amp)[:, : own_hi - own_lo]
-        seg_prob = np.ascontiguousarray(probs[1:3, own_lo:own_hi].transpose(0, 2, 1))
+        seg_prob = probs[1:3, own_lo:own_hi]  # [2, n, nx] time-major
+        # forward peak |strain rate| (with the window's look-ahead), only where a pick is possible
+        seg_amp = np.zeros(seg_prob.shape[1:], np.float32)
+        it, ix = np.nonzero((seg_prob[0] > cfg.threshold) | (seg_prob[1] > cfg.threshold))
+        if it.size:
+            seg_amp[it, ix] = _amp_at(prep.strain_rate, it + own_lo, ix, n_amp)
         if self._seg is None:
-            self._seg = _Segment(g_start + own_lo, seg_prob, seg_amp)
+            self._seg = _Segment(g_start + own_lo, np.ascontiguousarray(seg_prob), seg_amp)
         else:
-            self._seg = _Segment(self._seg.g0, np.concatenate([self._seg.prob, seg_prob], axis=2),
-                                 np.concatenate([self._seg.amp, seg_amp], axis=1))
+            self._seg = _Segment(self._seg.g0, np.concatenate([self._seg.prob, seg_prob], axis=1),
+                                 np.concatenate([self._seg.amp, seg_amp], axis=0))
         self._owned_to = g_start + own_hi
         return self._pick_segment(final=final)
 
@@ -301,7 +341,7 @@ class StreamPicker:
         if seg is None:
             return []
         half = cfg.kernel // 2
-        n = seg.prob.shape[2]
+        n = seg.prob.shape[1]
         lo = self._picked_to - seg.g0
         hi = n if final else n - half
         if hi <= lo:
@@ -309,7 +349,7 @@ class StreamPicker:
         top_k = max(int(round((hi - lo) / (30 * cfg.fs) * cfg.max_per_30s)), 3)
         picks: list[Pick] = []
         for ip, phase in enumerate(PHASES):
-            ix, it, score = _peaks_cm(seg.prob[ip], cfg.threshold, cfg.kernel)
+            it, ix, score = peaks_sparse(seg.prob[ip], cfg.threshold, cfg.kernel)
             sel = (it >= lo) & (it < hi)
             it, ix, score = it[sel], ix[sel], score[sel]
             if it.size:
@@ -320,11 +360,11 @@ class StreamPicker:
                 rank = np.arange(ix_s.size) - np.repeat(first, np.diff(np.r_[first, ix_s.size]))
                 keep = np.sort(order[rank < top_k])
                 it, ix, score = it[keep], ix[keep], score[keep]
-            picks += self._make_picks(seg.g0 + it, ix, score, seg.amp[ix, it], phase)
+            picks += self._make_picks(seg.g0 + it, ix, score, seg.amp[it, ix], phase)
         self._picked_to = seg.g0 + hi
         # keep 2*half rows of context for the next max-pool
         keep_from = max(0, hi - 2 * half)
-        self._seg = _Segment(seg.g0 + keep_from, seg.prob[:, :, keep_from:], seg.amp[:, keep_from:])
+        self._seg = _Segment(seg.g0 + keep_from, seg.prob[:, keep_from:], seg.amp[keep_from:])
         picks.sort(key=lambda p: (p.t_ns, p.channel, p.phase))
         return picks
 
