@@ -1,23 +1,20 @@
-"""Report (and check) the number of malformed inputs of the fuzz area."""
+"""Report the number of malformed inputs of the fuzz area at the end of the run."""
 
 from __future__ import annotations
 
-import pytest
-
 from .common import COUNTS
 
-#: the brief: at least this many malformed inputs across the fuzz tests
+#: the brief: at least this many malformed inputs across the fuzz tests; each test
+#: asserts its own share (codec >= 8,200, files >= 600 + 150 layouts, DLQ 240 poison)
 MIN_TOTAL = 10_000
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _fuzz_total(request):
-    yield
+def pytest_terminal_summary(terminalreporter):
+    if not COUNTS:
+        return
     total = sum(COUNTS.values())
     lines = ", ".join(f"{k}={v}" for k, v in sorted(COUNTS.items()))
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    msg = f"fuzz: {total} malformed inputs rejected with a reason ({lines})"
-    if tr is not None:
-        tr.write_line(msg)
-    else:  # pragma: no cover
-        print(msg)
+    terminalreporter.write_line(
+        f"fuzz: {total} malformed inputs, each rejected with a reason (RecordError/DASFileError/DLQ) "
+        f"or decoded into a valid block; no other exception, no crash ({lines})"
+        + ("" if total >= MIN_TOTAL or len(COUNTS) < 6 else f"  [below {MIN_TOTAL}!]"))
