@@ -149,21 +149,6 @@ def _peaks_cm(prob_cm: np.ndarray, threshold: float, kernel: int) -> tuple[np.nd
     return ix, it, prob_cm[ix, it]
 
 
-def forward_peak_abs(x: np.ndarray, n: int) -> np.ndarray:
-    """``out[t] = max |x[t - 5 : t + n]|`` along time (peak amplitude just after each sample)."""
-    return forward_peak_abs_cm(np.ascontiguousarray(np.asarray(x).T), n).T
-
-
-def forward_peak_abs_cm(x_cm: np.ndarray, n: int) -> np.ndarray:
-    """Channel-major version of :func:`forward_peak_abs` (``[nx, nt]``)."""
-    a = np.abs(x_cm)
-    size = n + 5
-    # maximum_filter1d window of ``size`` centred at origin; shift it forward
-    origin = -(size // 2) + 5
-    origin = int(np.clip(origin, -(size // 2), (size - 1) // 2))
-    return ndimage.maximum_filter1d(a, size=size, axis=1, origin=origin, mode="nearest")
-
-
 def _accepts_offset(fn: Callable) -> bool:
     try:
         return "offset" in inspect.signature(fn).parameters
