@@ -19,8 +19,14 @@ def _get(r: Any, k: str):
     return r[k] if isinstance(r, dict) else getattr(r, k)
 
 
-def match(pred: list[Any], truth: list[dict[str, Any]], tol_s: float = 3.0) -> dict[str, Any]:
-    """Score ``pred`` (Vehicle records or dicts) against truth rows; returns metrics + pairs."""
+def match(pred: list[Any], truth: list[dict[str, Any]], tol_s: float = 3.0,
+          valid: tuple[int, int] | None = None, edge_s: float = 2.0) -> dict[str, Any]:
+    """Score ``pred`` (Vehicle records or dicts) against truth rows; returns metrics + pairs.
+
+    A truth vehicle counts only if its whole line lies inside the data with
+    ``edge_s`` to spare: ``truth["complete"]`` and, if ``valid=(t_lo, t_hi)``
+    (data start/end, ns) is given, entry >= t_lo + edge and exit <= t_hi - edge.
+    """
     n_p, n_t = len(pred), len(truth)
     big = 1e9
     cost = np.full((n_p, n_t), big)
@@ -37,6 +43,11 @@ def match(pred: list[Any], truth: list[dict[str, Any]], tol_s: float = 3.0) -> d
         ri, ci = linear_sum_assignment(cost)
         pairs = [(int(i), int(j)) for i, j in zip(ri, ci) if cost[i, j] < big]
     complete = np.array([bool(r.get("complete", True)) for r in truth], dtype=bool)
+    if valid is not None and n_t:
+        e = int(edge_s * 1e9)
+        t_in = np.array([min(r["t_entry_ns"], r["t_exit_ns"]) for r in truth])
+        t_out = np.array([max(r["t_entry_ns"], r["t_exit_ns"]) for r in truth])
+        complete &= (t_in >= valid[0] + e) & (t_out <= valid[1] - e)
     matched_t = {j for _, j in pairs}
     matched_p = {i for i, _ in pairs}
     tp_pairs = [(i, j) for i, j in pairs if complete[j]]
@@ -88,3 +99,9 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, float]:
                 speed_mae=wmean("speed_mae"),
                 speed_rmse=float(np.sqrt(sum(a * b for a, b in rmse) / max(sum(b for _, b in rmse), 1))) if rmse else float("nan"),
                 class_acc=wmean("class_acc"))
+
+
+def scene_valid(truth: dict[str, Any]) -> tuple[int, int]:
+    """``(t_start_ns, t_end_ns)`` of a synthetic scene (for ``match(valid=...)``)."""
+    t0 = int(truth["t0_ns"])
+    return t0, t0 + int(round(float(truth["config"]["duration_s"]) * 1e9))

@@ -57,14 +57,14 @@ class SiteConfig:
     )
     lane_split: float = 0.75  # amplitude / class median below which a vehicle is in the far lane
     polarity: str | int = "auto"  # sign of the quasi-static strain bump: "auto", 1 or -1
-    lowpass_hz: float = 1.5
+    lowpass_hz: float = 2.0
     highpass_hz: float = 0.1
     feature_fs: float = 10.0
     max_stack_channels: int = 64
     hough_tol_s: float = 0.2  # max misalignment at the section ends between slowness grid nodes
-    detect_z: float = 5.0
+    detect_z: float = 3.5
     min_abs_stack: float = 0.8
-    min_coverage: float = 0.6
+    min_coverage: float = 0.5
     pick_threshold: float = 2.0
     beam_m: float = 12.0  # velocity-tuned smoothing length along the line for picking
     merge_eps_s: float = 0.5

@@ -1,0 +1,31 @@
+"""Accuracy against ground truth on default-condition scenes with fresh seeds (not used for tuning/training)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dasedge.synth.traffic import TrafficScene, TrafficSceneConfig
+from pipelines.traffic.pipeline import run_blocks
+from pipelines.traffic.score import aggregate, match
+from pipelines.traffic.site import SiteConfig
+
+# the evaluation base of bench/eval_traffic.py (highway, 10 dB, 500 Hz, 2 m, GL 10 m), 4 min each
+BASE = dict(duration_s=240.0, fs=500.0, dx_m=2.0, gauge_length_m=10.0, length_m=600.0, rate_per_min=4.0)
+
+
+def test_default_conditions_meet_targets():
+    results = []
+    for seed in (7001, 7002):
+        sc = TrafficScene(TrafficSceneConfig(**BASE, seed=seed))
+        vs = run_blocks(sc.iter_blocks(10.0), SiteConfig(step_s=20.0))
+        results.append(match(vs, sc.truth()["vehicles"]))
+    agg = aggregate(results)
+    assert agg["n_true"] >= 20
+    assert agg["f1"] >= 0.98, agg
+    # count error: at most one vehicle off over the pooled scenes (1 % of ~30 is < 1 vehicle)
+    assert abs(agg["n_pred"] - agg["n_true"]) <= 1, agg
+    assert agg["speed_mae"] <= 1.5, agg
+    assert agg["class_acc"] >= 0.95, agg
+    # all speeds positive, directions +-1, entry/exit are the section limits of the data
+    for r in results:
+        assert np.isfinite(r["speed_rmse"])
