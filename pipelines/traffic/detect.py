@@ -104,9 +104,11 @@ def hough_accumulator(img: FeatureImage, site: SiteConfig, x_ref: float) -> tupl
     pad = int(np.ceil(p.max() * half * img.fs)) + 1
     padded = np.zeros((good.size, nt + 2 * pad), np.float32)  # channel-major: contiguous rows
     padded[:, pad : pad + nt] = src.T
-    acc = np.zeros((2, nt, p.size), np.float32)
+    ts = max(1, int(site.hough_t_step))  # t_ref grid step in image samples (refined later by the picks)
+    t_idx = np.arange(0, nt, ts)
+    acc = np.zeros((2, t_idx.size, p.size), np.float32)
     cnt = np.zeros((2, nt + 1, p.size), np.float32)
-    base = np.arange(nt)[:, None] + pad
+    base = t_idx[:, None] + pad
     cols_p = np.arange(p.size)
     for k, d in enumerate((1, -1)):
         for j in range(good.size):
@@ -117,7 +119,7 @@ def hough_accumulator(img: FeatureImage, site: SiteConfig, x_ref: float) -> tupl
             hi = np.clip(nt - sh, 0, nt)
             cnt[k, lo, cols_p] += 1.0
             cnt[k, hi, cols_p] -= 1.0
-    cnt = np.cumsum(cnt, axis=1)[:, :nt]
+    cnt = np.cumsum(cnt, axis=1)[:, t_idx]
     n = good.size
     ok = cnt >= 0.5 * n
     out = np.where(ok, acc / np.maximum(cnt, 1.0), 0.0).astype(np.float32)
@@ -125,7 +127,10 @@ def hough_accumulator(img: FeatureImage, site: SiteConfig, x_ref: float) -> tupl
 
 
 def candidates(acc: np.ndarray, p: np.ndarray, fs: float, site: SiteConfig) -> list[tuple[int, int, int, float, float]]:
-    """Local maxima ``(dir_index, t_index, p_index, value, z)`` above the robust threshold."""
+    """Local maxima ``(dir_index, t_index, p_index, value, z)`` above the robust threshold.
+
+    ``fs`` is the rate of the accumulator's t_ref axis.
+    """
     vals = acc[acc != 0]
     if vals.size == 0:
         return []
@@ -249,10 +254,11 @@ def detect_lines(img: FeatureImage, site: SiteConfig | None = None, x_ref: float
     if x_ref is None:
         x_ref = site.x_ref_m if site.x_ref_m is not None else 0.5 * (x_lo + x_hi)
     acc, p, _ = hough_accumulator(img, site, x_ref)
+    ts = max(1, int(site.hough_t_step))
     lines = []
-    for k, i, j, val, z in candidates(acc, p, img.fs, site):
+    for k, i, j, val, z in candidates(acc, p, img.fs / ts, site)[: site.max_candidates]:
         d = 1 if k == 0 else -1
-        ln = refine(img, d, float(p[j]), i / img.fs, x_ref, x_lo, x_hi, site, stack=val)
+        ln = refine(img, d, float(p[j]), i * ts / img.fs, x_ref, x_lo, x_hi, site, stack=val)
         if ln is None:
             continue
         span = max(x_hi - x_lo, 1e-6)

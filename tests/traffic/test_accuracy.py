@@ -6,7 +6,7 @@ import numpy as np
 
 from dasedge.synth.traffic import TrafficScene, TrafficSceneConfig
 from pipelines.traffic.pipeline import run_blocks
-from pipelines.traffic.score import aggregate, match
+from pipelines.traffic.score import aggregate, match, scene_valid
 from pipelines.traffic.site import SiteConfig
 
 # the evaluation base of bench/eval_traffic.py (highway, 10 dB, 500 Hz, 2 m, GL 10 m), 4 min each
@@ -18,7 +18,8 @@ def test_default_conditions_meet_targets():
     for seed in (7001, 7002):
         sc = TrafficScene(TrafficSceneConfig(**BASE, seed=seed))
         vs = run_blocks(sc.iter_blocks(10.0), SiteConfig(step_s=20.0))
-        results.append(match(vs, sc.truth()["vehicles"]))
+        tr = sc.truth()
+        results.append(match(vs, tr["vehicles"], valid=scene_valid(tr)))
     agg = aggregate(results)
     assert agg["n_true"] >= 20
     assert agg["f1"] >= 0.98, agg

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.traffic.score import match
+from pipelines.traffic.score import match, scene_valid
 
 
 def _iso_ns(s: str) -> int:
@@ -36,10 +36,11 @@ def test_batch_cli_on_written_files(tmp_path: Path, fmt: str):
         # entry/exit at the file's own channel distances (0 and 400 m), in travel order
         assert {v["x_start_m"], v["x_end_m"]} == {0.0, 400.0}
         assert np.sign(v["x_end_m"] - v["x_start_m"]) == v["direction"]
-    truth = json.loads((out / "truth.json").read_text())["vehicles"]
+    tr = json.loads((out / "truth.json").read_text())
+    truth = tr["vehicles"]
     pred = [dict(t_ref_ns=_iso_ns(v["t_ref"]), direction=v["direction"], speed_kmh=v["speed_kmh"],
                  vehicle_class=v["vehicle_class"]) for v in vs]
-    m = match(pred, truth)
+    m = match(pred, truth, valid=scene_valid(tr))
     assert m["f1"] >= 0.9, m
     assert m["speed_mae"] <= 1.5
     # volumes in the stats rows add up to the vehicle count

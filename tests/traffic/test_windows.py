@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pipelines.traffic.pipeline import TrafficState, process_window, run_blocks, windowed
-from pipelines.traffic.score import match
+from pipelines.traffic.score import match, scene_valid
 from pipelines.traffic.site import SiteConfig
 
 
@@ -16,7 +16,7 @@ def test_once_across_steps_and_identical_ids(small_scene):
     assert len({v.id for v in a}) == len(a)  # no duplicates
     assert len({v.id for v in b}) == len(b)
     assert {v.id for v in a} == {v.id for v in b}
-    m = match(a, truth["vehicles"])
+    m = match(a, truth["vehicles"], valid=scene_valid(truth))
     assert m["fp"] == 0 and m["recall"] >= 0.9  # each detection is a distinct true vehicle
 
 
