@@ -131,10 +131,18 @@ class Database:
             try:
                 yield self
             except BaseException:
-                c.execute("ROLLBACK")
+                # SQLITE_FULL/IOERR roll the transaction back by themselves: do not mask the
+                # real error with "cannot rollback - no transaction is active"
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
                 raise
             else:
-                c.execute("COMMIT")
+                try:
+                    c.execute("COMMIT")
+                except BaseException:
+                    if c.in_transaction:
+                        c.execute("ROLLBACK")
+                    raise
         else:
             with c.transaction():
                 yield self
