@@ -125,7 +125,7 @@ def congestion_events(vehicles: list[Vehicle], site: SiteConfig | None = None) -
             j = i
             while j + 1 < len(vs) and cong[j + 1]:
                 j += 1
-            t0 = int(t[lo[i]])
+            t0 = int(t[i])  # when the rolling mean first fell below the threshold
             t1 = int(t[j])
             out.append(TrafficEvent(
                 id=stable_id(site.fiber_id or vs[i].fiber_id, "congestion", d, t0 // 10**9, prefix="evt-"),
