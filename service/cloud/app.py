@@ -313,7 +313,10 @@ def _add_metrics(app: FastAPI, store: Any) -> None:
     app.state.cloud_metrics = CloudMetrics(metrics.registry)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    @app.get("/metrics", tags=["health"], response_class=Response, dependencies=[Depends(require_scope("read"))],
+    # response_model=None: the return annotation is a string here (PEP 563) naming a local import,
+    # which pydantic cannot resolve - /openapi.json and /docs failed with a 500 without it
+    @app.get("/metrics", tags=["health"], response_class=Response, response_model=None,
+             dependencies=[Depends(require_scope("read"))],
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
     def prometheus_metrics() -> Response:
         """Prometheus exposition (``dasedge_*``, base units)."""
