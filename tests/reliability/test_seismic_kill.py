@@ -7,6 +7,8 @@ topic; the interrupted run must end with exactly the same pick and event ids in 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.seismic.helpers import tiny_onnx
@@ -23,7 +25,7 @@ from .helpers import (
     wait_committed,
 )
 
-N_KILLS = 3  # CI; bench/run_soak.sh --kills 20 for the long version
+N_KILLS = int(os.environ.get("RELIABILITY_KILLS", "3"))  # CI 3; bench/run_soak.sh: 20
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@ the store ends with exactly the vehicles of an uninterrupted run (0 lost, 0 dupl
 
 from __future__ import annotations
 
+import os
+
 import sqlite3
 
 import pytest
@@ -11,7 +13,7 @@ from dasedge.synth.traffic import TrafficScene, TrafficSceneConfig
 
 from .helpers import WorkerProc, committed, compare, publish, rng_fractions, wait_committed
 
-N_KILLS = 3
+N_KILLS = int(os.environ.get("RELIABILITY_KILLS", "3"))  # CI 3; bench/run_soak.sh: 20
 
 
 def traffic_worker(bootstrap, topic, group, store, log, idle=8.0) -> WorkerProc:
