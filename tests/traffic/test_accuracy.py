@@ -21,10 +21,13 @@ def test_default_conditions_meet_targets():
         tr = sc.truth()
         results.append(match(vs, tr["vehicles"], valid=scene_valid(tr)))
     agg = aggregate(results)
+    print(agg)
     assert agg["n_true"] >= 20
+    # The targets: F1 >= 0.98, count error <= 1 %, speed MAE <= 1.5 km/h, class accuracy >= 95 %.
+    # (On the larger eval grid, bench/results/traffic.md, F1 is lower where weak cars follow a
+    # truck within ~2 s; these two fresh seeds have no such case.)
     assert agg["f1"] >= 0.98, agg
-    # count error: at most one vehicle off over the pooled scenes (1 % of ~30 is < 1 vehicle)
-    assert abs(agg["n_pred"] - agg["n_true"]) <= 1, agg
+    assert abs(agg["count_error"]) <= 0.01, agg
     assert agg["speed_mae"] <= 1.5, agg
     assert agg["class_acc"] >= 0.95, agg
     # all speeds positive, directions +-1, entry/exit are the section limits of the data
