@@ -189,3 +189,18 @@ def test_cli_writes_optodas_tree_and_truth(tmp_path: Path):
     truth = json.loads((out / "truth.json").read_text())
     assert truth["x_section_m"] == [0.0, 200.0]
     assert (out / "truth.csv").read_text().startswith("id,vehicle_class")
+
+
+def test_cli_quake_scene_goes_through_the_same_writers(tmp_path: Path):
+    out = tmp_path / "q"
+    r = subprocess.run([sys.executable, "-m", "dasedge.cli", "simulate", "quake", "--out", str(out), "--seed", "1",
+                        "--format", "prodml", "--param", "n_channels=32", "--param", "duration_s=20"],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout.strip().splitlines()[-1])["files"] == 2
+    from dasedge import io
+
+    files = sorted((out / "quake").glob("*.h5"))
+    blocks = [io.read(f) for f in files]
+    assert sum(b.n_time for b in blocks) * blocks[0].dt_s == pytest.approx(20.0)
+    assert all(b.n_channel == 32 for b in blocks)
+    assert (out / "truth.json").exists()
