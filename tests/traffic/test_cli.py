@@ -45,3 +45,31 @@ def test_batch_cli_on_written_files(tmp_path: Path, fmt: str):
     assert m["speed_mae"] <= 1.5
     # volumes in the stats rows add up to the vehicle count
     assert sum(s["volume"] for s in stats if s["vehicle_class"] == "all") == len(vs)
+
+
+def test_calibrate_fits_site_thresholds_on_a_labelled_stretch(tmp_path: Path):
+    out = tmp_path / "scene"
+    subprocess.run([sys.executable, "-m", "dasedge.cli", "simulate", "traffic", "--out", str(out), "--minutes", "3",
+                    "--fs", "250", "--dx", "4", "--length", "400", "--rate", "6", "--truck-share", "0.4",
+                    "--seed", "33"], check=True, capture_output=True)
+    site_out = tmp_path / "site.yaml"
+    r = subprocess.run([sys.executable, "-m", "dasedge.cli", "traffic", str(out), "--calibrate", str(out / "truth.csv"),
+                        "--site-out", str(site_out)], check=True, capture_output=True, text=True)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["matched"] >= 5 and res["precision"] == 1.0
+    from pipelines.traffic.classify import DEFAULT_AMP_REF
+    from pipelines.traffic.site import SiteConfig
+
+    site = SiteConfig.load(site_out)
+    # the fitted car reference is the generator's car level (independently: the packaged default)
+    assert 0.5 * DEFAULT_AMP_REF < site.amp_ref < 2.0 * DEFAULT_AMP_REF
+    assert site.class_model and Path(site.class_model).exists()
+    # the calibrated site classifies the same stretch correctly
+    r2 = subprocess.run([sys.executable, "-m", "dasedge.cli", "traffic", str(out), "--site", str(site_out), "--quiet"],
+                        check=True, capture_output=True, text=True)
+    vs = [json.loads(x) for x in r2.stdout.splitlines()]
+    tr = json.loads((out / "truth.json").read_text())
+    pred = [dict(t_ref_ns=_iso_ns(v["t_ref"]), direction=v["direction"], speed_kmh=v["speed_kmh"],
+                 vehicle_class=v["vehicle_class"]) for v in vs]
+    m = match(pred, tr["vehicles"], valid=scene_valid(tr))
+    assert m["class_acc"] >= 0.95
