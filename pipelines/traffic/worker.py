@@ -48,12 +48,6 @@ class TrafficProcess:
             state.clear()  # a gap: lines cannot continue across it
         return process_window(window, self.site, state, now_ns=None)
 
-    def stamp(self, vehicles: list[Vehicle]) -> list[Vehicle]:
-        import dataclasses
-
-        now = self.clock()
-        return [dataclasses.replace(v, reported_ns=now) for v in vehicles]
-
 
 class ListSink:
     """In-memory sink (tests / until a store is configured)."""
