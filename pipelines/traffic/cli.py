@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="DAS files or folders")
     p.add_argument("--site", default=None, help="site YAML (deploy/sites/*.yaml)")
     p.add_argument("--window", type=float, default=None, help="window length, s (site default 60)")
-    p.add_argument("--step", type=float, default=None, help="window step, s (batch default 20)")
+    p.add_argument("--step", type=float, default=None, help="window step, s (default: max(site step, 20))")
     p.add_argument("--format", default=None, help="force a file format (default: detect)")
     p.add_argument("--stats", type=int, action="append", default=[], metavar="BIN_S",
                    help="also emit interval statistics rows for this bin (60, 300, 900, 3600); repeatable")
@@ -83,11 +83,12 @@ def iter_blocks(files: list[Path], fmt: str | None = None, chunk_s: float = 10.0
 
 
 def _site(args) -> SiteConfig:
-    site = SiteConfig.load(args.site) if args.site else SiteConfig(step_s=20.0)
+    site = SiteConfig.load(args.site) if args.site else SiteConfig()
     if args.window:
         site.window_s = float(args.window)
-    if args.step:
-        site.step_s = float(args.step)
+    # batch default: a 20 s step (the ownership rule makes the vehicles independent of the step;
+    # the streaming worker uses the site's short step for latency)
+    site.step_s = float(args.step) if args.step else max(site.step_s, 20.0)
     return site
 
 
