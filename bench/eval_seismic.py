@@ -102,11 +102,11 @@ def pick_metrics(picks, truth, tol):
     return out
 
 
-def evaluate(picker: str, scenes_per_bin: int, threads: int) -> dict:
+def evaluate(picker: str, scenes_per_bin: int, threads: int, threshold: float | None = None) -> dict:
     ann = None
     if picker == "model":
         ann = ModelAnnotator(str(SHIPPED), threads=threads)
-        cfg = model_config("throughput", spatial=1)
+        cfg = model_config("throughput", spatial=1, **({"threshold": threshold} if threshold else {}))
     elif picker == "teacher":
         ann = TeacherAnnotator(threads)
         cfg = PickerConfig.preset("throughput", spatial=1, highpass_hz=None, normalize=False)
@@ -190,6 +190,7 @@ def main() -> int:
     ap.add_argument("--pickers", default=None, help="comma list of model, teacher, oracle (default: all available)")
     ap.add_argument("--scenes-per-bin", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threshold", type=float, default=None, help="pick threshold for the model (default 0.3)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "seismic_eval.md"))
     args = ap.parse_args()
     pickers = args.pickers.split(",") if args.pickers else (["model"] if SHIPPED.is_file() else []) + ["teacher", "oracle"]
@@ -201,8 +202,8 @@ def main() -> int:
     if not SHIPPED.is_file():
         lines += ["The shipped PhaseNet-DAS model was not present at run time: `model` rows are missing.", ""]
     for pk in pickers:
-        rows = evaluate(pk, args.scenes_per_bin, args.threads)
-        lines += summarise(pk, rows)
+        rows = evaluate(pk, args.scenes_per_bin, args.threads, args.threshold)
+        lines += summarise(pk + (f" (threshold {args.threshold})" if args.threshold and pk == "model" else ""), rows)
         Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
