@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from dasedge.block import DASBlock  # noqa: E402
 from pipelines.seismic.onnx_model import PhaseNetDAS, detect_peaks  # noqa: E402
-from pipelines.seismic.teacher.das import score_picks, teacher_picks  # noqa: E402
-from pipelines.seismic.teacher.runtime import load_session  # noqa: E402
+from pipelines.seismic.teacher.das import score_picks, teacher_probabilities  # noqa: E402
+from pipelines.seismic.teacher.runtime import load_session, peaks_2d  # noqa: E402
 from pipelines.seismic.training import scenes  # noqa: E402
 
 BINS = (-5.0, 0.0, 5.0, 10.0, 20.0)
@@ -70,11 +70,24 @@ def own_scene(seed: int, snr: float):
     return blk, arr, live
 
 
-def student_picks(model: PhaseNetDAS, blk: DASBlock, threshold: float):
-    prob = model.annotate(blk.data)
+PEAK_KERNEL = 21
+
+
+def student_picks(prob: np.ndarray, blk: DASBlock, threshold: float, kernel: int | None = None):
+    """Picks from student probabilities ``[3, nt, nx]`` (100 Hz grid from ``blk.t0_ns``)."""
     out = []
-    for c, ph, t, sc in detect_peaks(prob, dt_s=0.01, min_prob=threshold):
+    for c, ph, t, sc in detect_peaks(prob, dt_s=0.01, min_prob=threshold, kernel=kernel or PEAK_KERNEL):
         out.append((int(blk.channel_index[c]), blk.t0_ns + int(round(t * 1e7)), "P" if ph == 1 else "S", sc))
+    return out
+
+
+def teacher_picks_from_prob(prob: np.ndarray, blk: DASBlock, threshold: float, min_distance: int = 50):
+    """Same as ``teacher_picks`` (peaks_2d, 0.5 s minimum distance) on precomputed ``[nt, nx, 3]`` probabilities."""
+    out = []
+    for col, phase in ((1, "P"), (2, "S")):
+        rows, idx = peaks_2d(prob[:, :, col].T, threshold, min_distance)
+        t_ns = blk.t0_ns + np.round(idx * 0.01 * 1e9).astype(np.int64)
+        out.extend((int(blk.channel_index[r]), int(t), phase, float(prob[i, r, col])) for r, t, i in zip(rows, t_ns, idx))
     return out
 
 
@@ -134,43 +147,52 @@ def main(argv=None) -> int:
     ap.add_argument("--model", action="append", default=[], help="name=path.onnx or path (name 'student')")
     ap.add_argument("--per-bin", type=int, default=4)
     ap.add_argument("--own-per-bin", type=int, default=3)
-    ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--threshold", type=float, nargs="+", default=[0.3, 0.5])
     ap.add_argument("--no-teacher", action="store_true")
+    ap.add_argument("--peak-kernel", type=int, default=21, help="student max-pool kernel (samples); reference 21")
+    ap.add_argument("--no-mine", action="store_true")
     ap.add_argument("--pseudo-stats", default=str(ROOT / "var" / "pseudo" / "teacher" / "stats.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_eval.json"))
     args = ap.parse_args(argv)
+    global PEAK_KERNEL
+    PEAK_KERNEL = args.peak_kernel
     models = {}
     for spec in args.model or [str(ROOT / "models" / "phasenet_das" / "phasenet_das_edge.onnx")]:
         name, _, path = spec.rpartition("=")
         models[name or "student"] = PhaseNetDAS(path, threads=1)
     sess = None if args.no_teacher else load_session(threads=1)
-    result = {"threshold": args.threshold, "tolerance_s": TOL, "bins_db": BINS, "generators": {}, "timing_s": {}}
+    result = {"thresholds": args.threshold, "student_peak_kernel": args.peak_kernel, "tolerance_s": TOL, "bins_db": BINS, "generators": {}, "timing_s": {}}
     timing = {k: 0.0 for k in [*models, "teacher"]}
+    thresholds = args.threshold
     for gen, make, per_bin, base in (("quake", quake_scene, args.per_bin, scenes.EVAL_SEED0),
                                      ("train-gen", own_scene, args.own_per_bin, scenes.EVAL_SEED0 + 500_000)):
-        table = {}
+        table = {str(th): {} for th in thresholds}
         for b, snr in enumerate(BINS):
-            rows = {k: [] for k in timing}
+            rows = {th: {k: [] for k in timing} for th in thresholds}
             for i in range(per_bin):
                 seed = base + b * 1000 + i
                 assert seed >= scenes.EVAL_SEED0
                 blk, arrivals, live = make(seed, snr)
                 for name, m in models.items():
                     t = time.perf_counter()
-                    pk = student_picks(m, blk, args.threshold)
+                    prob = m.annotate(blk.data)
                     timing[name] += time.perf_counter() - t
-                    rows[name].append(score(pk, arrivals, live))
+                    for th in thresholds:
+                        rows[th][name].append(score(student_picks(prob, blk, th), arrivals, live))
                 if sess is not None:
                     t = time.perf_counter()
-                    pk = [tuple(p) for p in teacher_picks(blk, threshold=args.threshold, session=sess)]
+                    tprob, _ = teacher_probabilities(blk, session=sess)
                     timing["teacher"] += time.perf_counter() - t
-                    rows["teacher"].append(score(pk, arrivals, live))
-            table[str(snr)] = {k: aggregate(v) for k, v in rows.items() if v}
-            line = " | ".join(f"{k}: P {v['P']['f1']:.3f} S {v['S']['f1']:.3f}" for k, v in table[str(snr)].items())
-            print(f"[{gen}] {snr:+.0f} dB  {line}", flush=True)
+                    for th in thresholds:
+                        rows[th]["teacher"].append(score(teacher_picks_from_prob(tprob, blk, th), arrivals, live))
+            for th in thresholds:
+                table[str(th)][str(snr)] = {k: aggregate(v) for k, v in rows[th].items() if v}
+                line = " | ".join(f"{k}: P {v['P']['f1']:.3f} S {v['S']['f1']:.3f}" for k, v in table[str(th)][str(snr)].items())
+                print(f"[{gen} th={th}] {snr:+.0f} dB  {line}", flush=True)
         result["generators"][gen] = table
     result["timing_s"] = timing
-    result["mine_event"] = {k: mine_event(m, args.threshold) for k, m in models.items()}
+    if not args.no_mine:
+        result["mine_event"] = {k: mine_event(m, min(args.threshold)) for k, m in models.items()}
     st = Path(args.pseudo_stats)
     if st.is_file():
         recs = [json.loads(x) for x in st.read_text().splitlines() if x.strip()]
@@ -181,7 +203,7 @@ def main(argv=None) -> int:
                                    "true_events": sum(r["true_events"] for r in recs),
                                    "kept_events": sum(r["kept_events"] for r in recs)}
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps(result["mine_event"]))
+    print(json.dumps(result.get("mine_event")))
     print(json.dumps(result.get("pseudo_labels")))
     return 0
 
