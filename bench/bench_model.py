@@ -45,7 +45,7 @@ def _median_time(fn, n: int) -> float:
     return float(np.median(ts))
 
 
-def rss_child(model: str, nt: int, nx: int, threads: int) -> float:
+def rss_child(model: str, nt: int, nx: int, threads: int, python: str | None = None) -> float:
     """Peak RSS (MB) of a fresh process that loads ``model`` and annotates one ``nt x nx`` window."""
     code = (
         "import sys, numpy as np, resource; sys.path.insert(0, %r)\n"
@@ -53,9 +53,10 @@ def rss_child(model: str, nt: int, nx: int, threads: int) -> float:
         "m = PhaseNetDAS(%r, threads=%d)\n"
         "x = np.random.default_rng(0).standard_normal((%d, %d)).astype(np.float32)\n"
         "p = m.annotate(x)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM of this process image (ru_maxrss would include the parent's RSS inherited across fork+exec)
+        "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n"
     ) % (str(ROOT), model, threads, nt, nx)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -65,9 +66,30 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--edge", default=str(ROOT / "models" / "phasenet_das" / "phasenet_das_edge.onnx"))
     ap.add_argument("--no-full", action="store_true")
+    default_py = ROOT / ".venv" / "bin" / "python"
+    ap.add_argument("--rss-python", default=str(default_py) if default_py.exists() else sys.executable,
+                    help="interpreter for the RSS child (the product venv, without torch)")
     ap.add_argument("--shapes", default=",".join(f"{a}x{b}" for a, b in SHAPES))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_bench.json"))
+    ap.add_argument("--rss-only", action="store_true", help="re-measure peak RSS into an existing --out JSON")
     args = ap.parse_args(argv)
+    if args.rss_only:
+        res = json.loads(Path(args.out).read_text())
+        from pipelines.seismic.training.export import export_onnx  # noqa: F401  (needs torch for the full model)
+        import torch
+
+        from pipelines.seismic.training.model import build
+
+        torch.manual_seed(0)
+        full = str(export_onnx(build("full").eval(), Path(tempfile.mkdtemp()) / "full.onnx"))
+        for r in res["rows"]:
+            path = args.edge if r["model"] == "edge" else full
+            r["peak_rss_mb"] = round(rss_child(path, r["nt"], r["nx"], args.threads, args.rss_python))
+            print(json.dumps(r), flush=True)
+        res["rss_python"] = args.rss_python
+        res["rss_method"] = "VmHWM of a fresh process running the product venv"
+        Path(args.out).write_text(json.dumps(res, indent=2))
+        return 0
     import torch
 
     from pipelines.seismic.onnx_model import PhaseNetDAS, pad_to_multiple, preprocess
@@ -100,7 +122,7 @@ def main(argv=None) -> int:
             with torch.inference_mode():
                 t_torch = _median_time(lambda: wrapper(xt), args.repeats)
             chs = nx * nt / 100.0
-            rss = rss_child(path, nt, nx, args.threads)
+            rss = rss_child(path, nt, nx, args.threads, args.rss_python)
             row = {
                 "model": name, "params": n_parameters(net), "onnx_mb": round(Path(path).stat().st_size / 1e6, 2),
                 "nt": nt, "nx": nx, "ort_s": round(t_ort, 3), "annotate_s": round(t_ann, 3), "preprocess_s": round(t_pre, 3),
@@ -112,7 +134,7 @@ def main(argv=None) -> int:
             print(json.dumps(row), flush=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "nproc": os.cpu_count(), "cpu": cpu,
-           "load_avg_1m_at_end": os.getloadavg()[0], "threads": args.threads, "torch": torch.__version__,
+           "load_avg_1m_at_end": os.getloadavg()[0], "threads": args.threads, "torch": torch.__version__, "rss_python": args.rss_python,
            "onnxruntime": __import__("onnxruntime").__version__, "rows": rows}
     Path(args.out).write_text(json.dumps(res, indent=2))
     return 0
