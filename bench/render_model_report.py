@@ -16,17 +16,18 @@ def f(x, nd=3):
 
 def eval_tables(ev: dict) -> list[str]:
     out = []
-    for gen, table in ev["generators"].items():
-        out += [f"### Generator `{gen}` (threshold {ev['threshold']}, P within {ev['tolerance_s']['P']} s, S within {ev['tolerance_s']['S']} s)", "",
-                "| SNR (dB) | picker | P prec | P rec | P F1 | P res mean±std (s) | S prec | S rec | S F1 | S res mean±std (s) |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for snr, rows in table.items():
-            for name, m in rows.items():
-                p, s = m["P"], m["S"]
-                out.append(f"| {float(snr):+.0f} | {name} | {f(p['precision'])} | {f(p['recall'])} | **{f(p['f1'])}** | "
-                           f"{f(p['res_mean_s'])}±{f(p['res_std_s'])} | {f(s['precision'])} | {f(s['recall'])} | **{f(s['f1'])}** | "
-                           f"{f(s['res_mean_s'])}±{f(s['res_std_s'])} |")
-        out.append("")
+    for gen, by_th in ev["generators"].items():
+        for th, table in by_th.items():
+            out += [f"### Generator `{gen}`, threshold {th} (P within {ev['tolerance_s']['P']} s, S within {ev['tolerance_s']['S']} s)", "",
+                    "| SNR (dB) | picker | P prec | P rec | P F1 | P res mean±std (s) | S prec | S rec | S F1 | S res mean±std (s) |",
+                    "|---|---|---|---|---|---|---|---|---|---|"]
+            for snr, rows in table.items():
+                for name, m in rows.items():
+                    p, s = m["P"], m["S"]
+                    out.append(f"| {float(snr):+.0f} | {name} | {f(p['precision'])} | {f(p['recall'])} | **{f(p['f1'])}** | "
+                               f"{f(p['res_mean_s'])}±{f(p['res_std_s'])} | {f(s['precision'])} | {f(s['recall'])} | **{f(s['f1'])}** | "
+                               f"{f(s['res_mean_s'])}±{f(s['res_std_s'])} |")
+            out.append("")
     return out
 
 
