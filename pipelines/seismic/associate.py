@@ -51,6 +51,7 @@ class AssocConfig:
     min_s_picks: int = 0
     min_pick_fraction: float = 0.15  # of the channels with picks: DAS events light up many channels
     max_rms_s: float = 0.25  # random picks fitted within +-max_sigma11 have rms ~0.29 s
+    min_phase_fraction: float = 0.1  # both P and S must be >= this share of an event's picks (0: off)
     xy_margin_km: float = 30.0  # search beyond the array ends / sides
     z_min_km: float = 0.0
     z_max_km: float = 30.0
@@ -376,6 +377,8 @@ def _finalise(t, st, vel, w, is_s, chan, idx, t0, hypo, sigma, cfg, lo, hi) -> l
         n_s = int(is_s[sel].sum())
         n_p = int(sel.size - n_s)
         if sel.size < cfg.min_picks or n_p < cfg.min_p_picks or n_s < cfg.min_s_picks:
+            continue
+        if min(n_p, n_s) < cfg.min_phase_fraction * sel.size:  # one-phase "events" are picker artefacts
             continue
         s_rms = float(np.sqrt(np.mean(rk**2))) if rk.size else cfg.sigma_min
         if s_rms > cfg.max_rms_s:

@@ -9,7 +9,7 @@ Results depend only on the data, not on how it was cut into blocks.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from dasedge.block import DASBlock
@@ -31,6 +31,7 @@ class SeismicProcessor:
     relation: ScalingRelation = DEFAULT
     assoc_window_s: float = 60.0
     final_after_s: float = 30.0
+    young_s: float = 10.0  # events younger than this may be single-phase (S not arrived yet)
     clock: Callable[[], int] | None = None  # wall clock for first_emitted_ns (None: data time)
     fiber_id: str | None = None
 
@@ -44,7 +45,17 @@ class SeismicProcessor:
         lo = horizon_ns - int(self.assoc_window_s * 1e9)
         self.buffer = [p for p in self.buffer if p.t_ns >= lo]
         t = time.perf_counter()
-        res = associate_picks(self.buffer, self.geometry, self.assoc_cfg, self.relation, fiber_id=self.picker.fiber_id)
+        # young events may still be P-only (the S wave has not arrived): the both-phases rule
+        # (AssocConfig.min_phase_fraction) applies once the origin is `young_s` old, or at the end
+        cfg = replace(self.assoc_cfg, min_phase_fraction=0.0)
+        res = associate_picks(self.buffer, self.geometry, cfg, self.relation, fiber_id=self.picker.fiber_id)
+        frac = self.assoc_cfg.min_phase_fraction
+        young = horizon_ns - int(self.young_s * 1e9)
+        keep = [e for e in res.events
+                if (e.origin_ns > young and not final) or min(e.num_p, e.num_s) >= frac * e.num_picks]
+        if len(keep) != len(res.events):
+            ids = {e.id for e in keep}
+            res = type(res)(keep, res.input_picks, [x if x in ids else None for x in res.event_of], res.raw)
         self.assoc_seconds += time.perf_counter() - t
         now = self.clock() if self.clock else horizon_ns
         msgs = self.tracker.update(res.events, horizon_ns, now, res.members())
