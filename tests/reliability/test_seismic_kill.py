@@ -67,7 +67,9 @@ def killed_run(kafka_bootstrap, one_fiber_topic, model, tmp_path_factory):
     w = seismic_worker(kafka_bootstrap, topic, group, store, model, d / "w.log")
     for frac in rng_fractions(seed=11, n=N_KILLS):
         w.start()
-        at = wait_committed(kafka_bootstrap, group, topic, max(1, int(frac * n)), timeout=300, procs=[w])
+        # each kill after new progress: at least one more committed record than at the previous kill
+        target = min(n - 1, max(1, int(frac * n), (w.history[-1] + 1) if w.history else 1))
+        at = wait_committed(kafka_bootstrap, group, topic, target, timeout=300, procs=[w])
         w.kill9()
         w.history.append(at)
     w.start()

@@ -59,7 +59,8 @@ def test_kill9_traffic_worker_no_loss_no_duplicates(kafka_bootstrap, scene_topic
     w = traffic_worker(kafka_bootstrap, topic, group, tmp_path / "edge.sqlite", tmp_path / "w.log")
     for frac in rng_fractions(seed=5, n=N_KILLS, lo=0.1, hi=0.9):
         w.start()
-        w.history.append(wait_committed(kafka_bootstrap, group, topic, max(1, int(frac * ref_commit)), timeout=400,
+        target = min(ref_commit - 1, max(1, int(frac * ref_commit), (w.history[-1] + 1) if w.history else 1))
+        w.history.append(wait_committed(kafka_bootstrap, group, topic, target, timeout=400,
                                         procs=[w]))
         w.kill9()
     w.start()
