@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-when-done", action="store_true",
                         help="stop everything once the scene has been processed (default: keep serving)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up waiting for the pipelines after this")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="with --exit-when-done: seconds without new results after ingest finished")
 
 
 # --------------------------------------------------------------------------- scene
@@ -208,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
         )
         deadline = time.time() + args.timeout
         ingests = [p for n, p in stack.procs.items() if n.startswith("ingest-")]
+        last_counts, last_change = (-1, -1, -1), time.time()
         while time.time() < deadline:
             crashed = [n for n, p in stack.procs.items() if not n.startswith("ingest-") and p.poll() is not None]
             if crashed:
@@ -218,8 +221,11 @@ def run(args: argparse.Namespace) -> int:
                   f"events {_count(db, 'events'):3d}   ingest {'done' if done else 'running'}   ",
                   end="", file=sys.stderr)
             if done and args.exit_when_done:
-                time.sleep(15)  # let the workers drain the last windows
-                break
+                counts = tuple(_count(db, t) for t in ("vehicles", "picks", "events"))
+                if counts == last_counts and time.time() - last_change > args.settle:
+                    break  # the workers have drained the last windows
+                if counts != last_counts:
+                    last_counts, last_change = counts, time.time()
             time.sleep(2)
         print(file=sys.stderr)
         summary = {t: _count(db, t) for t in ("vehicles", "picks", "events")}
