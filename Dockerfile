@@ -23,7 +23,7 @@ LABEL org.opencontainers.image.title="dasedge" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DASEDGE_DB_URL=/var/lib/dasedge/dasedge.sqlite \
-    DASEDGE_MODELS_DIR=/opt/dasedge/models
+    DASEDGE_SEISMIC_MODEL=/opt/dasedge/models/phasenet_das/phasenet_das_edge.onnx
 RUN groupadd --system --gid 10001 dasedge \
  && useradd --system --uid 10001 --gid dasedge --home-dir /var/lib/dasedge --create-home dasedge
 COPY --from=build /opt/venv /opt/venv
