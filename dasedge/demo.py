@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", default="2", help="replay speed (1 = real time, 'max' = as fast as possible)")
     parser.add_argument("--port", type=int, default=8080, help="edge API / dashboard port")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic scene")
+    parser.add_argument("--cloud", choices=["postgres", "sqlite", "none"], default="postgres",
+                        help="also run the cloud API (default: on a throwaway PostgreSQL from the Debian package, "
+                             "falling back to SQLite) and push the edge's results to it")
     parser.add_argument("--exit-when-done", action="store_true",
                         help="stop everything once the scene has been processed (default: keep serving)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up waiting for the pipelines after this")
@@ -141,6 +144,49 @@ def _cli(*args: str) -> str:
     return out.stdout.strip()
 
 
+def start_postgres() -> tuple[str, Path] | None:
+    """Throwaway PostgreSQL via scripts/postgres.sh; (url, dir) or None if unavailable."""
+    import socket
+    import tempfile
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
+    if not script.exists():
+        return None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pg_dir = Path(tempfile.mkdtemp(prefix="dasedge-demo-pg-"))
+    out = subprocess.run(["bash", str(script), "start", str(pg_dir), str(port)], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"  PostgreSQL not available ({out.stderr.strip()[-200:]}); the cloud uses SQLite", file=sys.stderr)
+        return None
+    return out.stdout.strip().splitlines()[-1], pg_dir
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout:g} s")
+
+
+def _api_count(url: str, key: str) -> int:
+    import httpx
+
+    try:
+        r = httpx.get(url, headers={"X-API-Key": key}, params={"limit": 1}, timeout=5)
+        return int(r.json().get("count", 0)) if r.status_code == 200 else -1
+    except (httpx.HTTPError, ValueError):
+        return -1
+
+
 def _count(db: Path, table: str) -> int:
     import sqlite3
 
@@ -178,8 +224,29 @@ def run(args: argparse.Namespace) -> int:
     os.chmod(state / "read-key.txt", 0o600)
 
     stack = Stack(state)
+    pg = None
+    cloud_url = None
     try:
-        stack.start("edge-api", "serve", "--db", str(db), "--port", str(args.port), "--no-pusher")
+        if args.cloud != "none":
+            import httpx
+
+            pg = start_postgres() if args.cloud == "postgres" else None
+            cloud_db = pg[0] if pg else str(state / "cloud.sqlite")
+            cloud_key = _cli("keys", "--db", cloud_db, "create", "--scope", "admin", "--name", "demo-admin").split()[-1]
+            (state / "cloud-admin-key.txt").write_text(cloud_key + "\n")
+            os.chmod(state / "cloud-admin-key.txt", 0o600)
+            cloud_url = f"http://127.0.0.1:{args.port + 1}"
+            stack.start("cloud-api", "cloud", "--db", cloud_db, "--port", str(args.port + 1))
+            _wait_http(f"{cloud_url}/health")
+            site = httpx.post(f"{cloud_url}/api/v1/sites", headers={"X-API-Key": cloud_key}, timeout=10,
+                              json={"site_id": "demo-edge", "name": "dasedge demo edge"}).json()
+            print(f"- cloud API at {cloud_url} on {'PostgreSQL' if pg else 'SQLite'}; site demo-edge registered",
+                  file=sys.stderr)
+            edge_env = {"DASEDGE_CLOUD_URL": cloud_url, "DASEDGE_EDGE_KEY": site["api_key"],
+                        "DASEDGE_SITE_ID": "demo-edge", "DASEDGE_PUSH_INTERVAL_S": "1"}
+            stack.start("edge-api", "serve", "--db", str(db), "--port", str(args.port), env=edge_env)
+        else:
+            stack.start("edge-api", "serve", "--db", str(db), "--port", str(args.port), "--no-pusher")
         stack.start("traffic-worker", "traffic-worker", "--bootstrap", bootstrap, "--topic", ROAD_TOPIC,
                     "--store", str(db))
         stack.start("seismic-worker", "seismic-worker", "--bootstrap", bootstrap, "--topic", QUAKE_TOPIC,
@@ -197,13 +264,15 @@ def run(args: argparse.Namespace) -> int:
                          daemon=True).start()
         print(
             "\nWhere to look:\n"
-            f"  dashboard      {url}/#key={key}\n"
+            f"  dashboard      {url}/dashboard/#key={key}\n"
             f"  vehicles       curl -H 'X-API-Key: {key}' '{url}/api/v1/traffic/vehicles'\n"
-            f"  15-min stats   curl -H 'X-API-Key: {key}' '{url}/api/v1/traffic/stats?interval=15'\n"
+            f"  15-min stats   curl -H 'X-API-Key: {key}' '{url}/api/v1/traffic/stats?interval=15min'\n"
             f"  catalog        curl -H 'X-API-Key: {key}' '{url}/fdsnws/event/1/query?format=text'\n"
             f"  alerts (SSE)   curl -N -H 'X-API-Key: {key}' '{url}/api/v1/alerts/stream'\n"
             f"  API docs       {url}/docs\n"
-            f"  SQLite store   {db}\n"
+            + (f"  cloud          {cloud_url}/api/v1/traffic/vehicles?site=demo-edge "
+               f"(admin key in {state / 'cloud-admin-key.txt'})\n" if cloud_url else "")
+            + f"  SQLite store   {db}\n"
             f"  logs           {stack.logs}\n"
             f"  read key       {state / 'read-key.txt'}\n",
             file=sys.stderr,
@@ -229,6 +298,10 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(2)
         print(file=sys.stderr)
         summary = {t: _count(db, t) for t in ("vehicles", "picks", "events")}
+        if cloud_url:
+            time.sleep(5)  # one more push interval
+            summary["cloud_vehicles"] = _api_count(f"{cloud_url}/api/v1/traffic/vehicles?site=demo-edge", cloud_key)
+            summary["cloud_events"] = _api_count(f"{cloud_url}/api/v1/seismic/events?site=demo-edge", cloud_key)
         print(json.dumps(summary))
         if not args.exit_when_done:
             print("serving; press Ctrl-C to stop", file=sys.stderr)
@@ -239,3 +312,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
         _cli("broker", "stop", "--state-dir", str(state / "kafka"))
+        if pg:
+            subprocess.run(["bash", str(Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"), "stop",
+                            str(pg[1])], capture_output=True)
