@@ -142,6 +142,9 @@ def test_pusher_chaos_concurrent_writes_and_edge_restart(cloud, tmp_path):
             time.sleep(0.2)
         # edge "crash": stop the loop, lease a batch that is never acked, drop the store
         p.stop()
+        # rows written after the pusher stopped, so a lease exists even if it had drained everything
+        edge.put_vehicles(make_vehicles(30, start_ns=T0 + 8 * 10**12, seed=98, tag="leased"))
+        written += 30
         leased = edge.claim(30, lease_s=1.0)
         edge.close()
         # restart from the same file
