@@ -39,6 +39,7 @@ import httpx  # noqa: E402
 from service.pusher import Pusher  # noqa: E402
 from service.store import open_store  # noqa: E402
 from tests.service_cloud.helpers import T0, make_event, make_picks, make_vehicles  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def _free_port() -> int:
@@ -48,13 +49,7 @@ def _free_port() -> int:
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return cpu_model()
 
 
 def _new_db(base_url: str) -> str:

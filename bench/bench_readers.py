@@ -32,18 +32,13 @@ import numpy as np
 
 from dasedge import io
 from dasedge.block import DASBlock
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "readers.md"
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return cpu_model()
 
 
 def _timeit(fn, repeats: int) -> float:

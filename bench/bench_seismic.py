@@ -47,20 +47,14 @@ from pipelines.seismic.picking import ModelAnnotator, OracleAnnotator, PickerCon
 from pipelines.seismic.preprocess import prepare  # noqa: E402
 from pipelines.seismic.processor import SeismicProcessor, final_events  # noqa: E402
 from tests.seismic.helpers import match_events  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SHIPPED = ROOT / "models" / "phasenet_das" / "phasenet_das_edge.onnx"
 RANDOM = Path("/tmp/seis_models/random_edge.onnx")
 
 
 def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     load = os.getloadavg()
     return (f"nproc {os.cpu_count()}, CPU {cpu}, Python {platform.python_version()}, "
             f"load average at start {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")

@@ -37,17 +37,11 @@ from dasedge.streaming.broker import MESSAGE_MAX_BYTES, LocalKafka  # noqa: E402
 from dasedge.streaming.ingest import Ingest, IngestConfig  # noqa: E402
 from dasedge.streaming.runtime import WindowSpec, Worker  # noqa: E402
 from dasedge.streaming.topics import create_topic  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     load = os.getloadavg()
     return f"nproc {os.cpu_count()}, {cpu}, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at start"
 

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.seismic.teacher.runtime import detect_peaks, load_session, predict  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 NT = 3000
 FS = 100.0
@@ -180,14 +181,7 @@ NOTES = """- Reference figures for a faithful TF->ONNX port (reference sheet §6
 
 
 def _machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import onnxruntime
 
     return f"{os.cpu_count()} logical cores (nproc), CPU {cpu}, onnxruntime {onnxruntime.__version__}"
