@@ -82,8 +82,13 @@ class SeismicSink:
         self.events_topic = events_topic
         self.messages: list[SeismicEvent] = []  # emitted event messages (for metrics / tests)
         self.emit_wall_ns: list[int] = []
+        from service.store.heartbeat import WorkerHeartbeat
+
+        # the annotator (ONNX model) is created when the worker starts, so a running worker has it loaded
+        self.heartbeat = WorkerHeartbeat(store, "seismic-worker", detail={"model_loaded": True})
 
     def __call__(self, records: list) -> None:
+        self.heartbeat()
         picks = [r for r in records if isinstance(r, Pick)]
         events = [r for r in records if isinstance(r, SeismicEvent)]
         if self.store is not None:

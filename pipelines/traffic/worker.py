@@ -70,11 +70,15 @@ class TrafficSink:
         self.topic = topic
         self.clock = clock
         self.vehicles: list[Vehicle] = []
+        from service.store.heartbeat import WorkerHeartbeat
+
+        self.heartbeat = WorkerHeartbeat(store, "traffic-worker", clock=clock)
 
     def __call__(self, records: list) -> None:
         import dataclasses
 
         now = self.clock()
+        self.heartbeat()
         vs = [dataclasses.replace(r, reported_ns=now) for r in records if isinstance(r, Vehicle)]
         if not vs:
             return
