@@ -39,7 +39,7 @@ import httpx  # noqa: E402
 from service.pusher import Pusher  # noqa: E402
 from service.store import open_store  # noqa: E402
 from tests.service_cloud.helpers import T0, make_event, make_picks, make_vehicles  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from dasedge.machine import cpu_model  # noqa: E402
 
 
 def _free_port() -> int:

@@ -32,7 +32,7 @@ import numpy as np
 
 from dasedge import io
 from dasedge.block import DASBlock
-from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from dasedge.machine import cpu_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "readers.md"
 

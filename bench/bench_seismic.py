@@ -47,7 +47,7 @@ from pipelines.seismic.picking import ModelAnnotator, OracleAnnotator, PickerCon
 from pipelines.seismic.preprocess import prepare  # noqa: E402
 from pipelines.seismic.processor import SeismicProcessor, final_events  # noqa: E402
 from tests.seismic.helpers import match_events  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from dasedge.machine import cpu_model  # noqa: E402
 
 SHIPPED = ROOT / "models" / "phasenet_das" / "phasenet_das_edge.onnx"
 RANDOM = Path("/tmp/seis_models/random_edge.onnx")

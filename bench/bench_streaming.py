@@ -37,7 +37,7 @@ from dasedge.streaming.broker import MESSAGE_MAX_BYTES, LocalKafka  # noqa: E402
 from dasedge.streaming.ingest import Ingest, IngestConfig  # noqa: E402
 from dasedge.streaming.runtime import WindowSpec, Worker  # noqa: E402
 from dasedge.streaming.topics import create_topic  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from dasedge.machine import cpu_model  # noqa: E402
 
 
 def machine() -> str:

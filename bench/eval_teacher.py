@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.seismic.teacher.runtime import detect_peaks, load_session, predict  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from dasedge.machine import cpu_model  # noqa: E402
 
 NT = 3000
 FS = 100.0

@@ -1,4 +1,4 @@
-"""Machine description shared by the benchmark scripts (they run as ``python bench/<script>.py``)."""
+"""Description of the machine, for benchmark reports."""
 
 from __future__ import annotations
 
