@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,3 +125,9 @@ class Settings(BaseSettings):
 def get_settings(**overrides) -> Settings:
     """Settings from the environment with keyword overrides."""
     return Settings(**overrides)
+
+
+def settings_from_cli(args: Any, **extra: Any) -> "Settings":
+    """Settings with the ``--db``/``--host``/``--port`` options of ``dasedge serve``/``cloud`` applied."""
+    overrides = {k: v for k, v in (("db_url", args.db), ("host", args.host), ("port", args.port)) if v}
+    return Settings(**overrides, **extra)

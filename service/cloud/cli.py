@@ -37,16 +37,9 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.cloud.app import create_cloud_app
-    from service.settings import Settings
+    from service.settings import settings_from_cli
 
-    overrides = {}
-    if args.db:
-        overrides["db_url"] = args.db
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    settings = Settings(**overrides)
+    settings = settings_from_cli(args)
     app = create_cloud_app(settings, webhooks=not args.no_webhooks)
     log.info("cloud API on http://%s:%d (db %s)", settings.host, settings.port, settings.db_url.split("@")[-1])
     try:

@@ -42,19 +42,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.edge.app import create_app
-    from service.settings import Settings
+    from service.settings import settings_from_cli
     from service.store import open_store
 
-    overrides = {}
-    if args.db:
-        overrides["db_url"] = args.db
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    if args.public_metrics:
-        overrides["public_metrics"] = True
-    settings = Settings(**overrides)
+    settings = settings_from_cli(args, **({"public_metrics": True} if args.public_metrics else {}))
     store = open_store(settings.db_url, outbox_max_rows=settings.outbox_max_rows,
                        synchronous=settings.sqlite_synchronous)
     pusher = None if args.no_pusher else _start_pusher(settings, store)
