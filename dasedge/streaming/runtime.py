@@ -109,6 +109,7 @@ class Metrics:
     dlq: int = 0
     results: int = 0
     commits: int = 0
+    commit_failures: int = 0
     lag_records: int = 0
     lag_seconds: float = 0.0
     data_lag_seconds: float = 0.0
@@ -371,17 +372,28 @@ class Worker:
             if self.committed.get(p) != (off, meta):
                 offsets[TopicPartition(self.topic, p)] = OffsetAndMetadata(off, meta, -1)
         if offsets:
-            from kafka.errors import OffsetMetadataTooLargeError
+            from kafka.errors import KafkaError, OffsetMetadataTooLargeError
 
             try:
-                self.consumer.commit(offsets)
-            except OffsetMetadataTooLargeError:
-                # broker offset.metadata.max.bytes (default 4096) too small for the state
-                log.warning("commit metadata too large for the broker; committing without worker state")
-                self.max_state_bytes = 0
-                offsets = {tp: OffsetAndMetadata(om.offset, _strip_state(om.metadata), -1)
-                           for tp, om in offsets.items()}
-                self.consumer.commit(offsets)
+                try:
+                    self.consumer.commit(offsets)
+                except OffsetMetadataTooLargeError:
+                    # broker offset.metadata.max.bytes (default 4096) too small for the state
+                    log.warning("commit metadata too large for the broker; committing without worker state")
+                    self.max_state_bytes = 0
+                    offsets = {tp: OffsetAndMetadata(om.offset, _strip_state(om.metadata), -1)
+                               for tp, om in offsets.items()}
+                    self.consumer.commit(offsets)
+            except KafkaError as exc:
+                # The group moved on (broker restart -> UnknownMemberId, rebalance in progress,
+                # coordinator gone).  Everything up to here is already sunk (idempotently), so
+                # nothing is lost: the next poll rejoins, a re-assigned partition restarts at its
+                # last committed offset and re-sinks the same ids.  Retry the commit next poll.
+                self._commit_pending = True
+                self.metrics.commit_failures += 1
+                log.warning("offset commit failed (%s); will rejoin and retry", exc)
+                return
+            self._commit_pending = False
             for tp, om in offsets.items():
                 self.committed[tp.partition] = (om.offset, om.metadata)
             self.metrics.commits += 1
@@ -438,14 +450,16 @@ class Worker:
         self.metrics.out_of_order = self._base_ooo + sum(t.out_of_order for t in tot)
         if results:
             self._sink(results)
-        if n:
+        if n or self._commit_pending:
             self._commit()
+        if n:
             self._update_lag()
         self.metrics.busy_s += time.monotonic() - t_busy
         self._export(before)
         return n
 
     _base_gaps = _base_dups = _base_ooo = 0
+    _commit_pending = False
 
     def run(self, stop_event: threading.Event | None = None, *, idle_timeout_s: float | None = None,
             poll_timeout_ms: int = 500) -> dict[str, float]:

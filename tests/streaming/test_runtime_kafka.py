@@ -113,6 +113,43 @@ def test_killed_worker_resumes_without_loss_and_restores_state(kafka_bootstrap, 
     assert sum(r[5] - 1 for r in rows) <= 4
 
 
+def test_failed_commit_is_survived_and_retried(kafka_bootstrap, fresh_topic, tmp_path):
+    """A commit rejected by the group (UnknownMemberId after a broker restart, a rebalance) must
+    not kill the worker: results are already sunk, the commit is retried, nothing is lost."""
+    from kafka.errors import CommitFailedError
+
+    topic = fresh_topic("commitfail", partitions=1)
+    sink = SqliteSink(tmp_path / "c.db")
+    fiber = "fiber-c"
+    produce_blocks(kafka_bootstrap, topic, [ramp_block(fiber, b) for b in range(6)])
+    want = expected_rows([fiber], 6)
+    w = Worker(kafka_bootstrap, topic, "g-commitfail", window_row, sink, window=WindowSpec(length_s=1.0, step_s=0.5))
+    real_commit, failures = w.consumer.commit, []
+
+    def flaky_commit(offsets=None, **kw):
+        if len(failures) < 2:
+            failures.append(offsets)
+            raise CommitFailedError("simulated: member unknown to the coordinator")
+        return real_commit(offsets, **kw)
+
+    w.consumer.commit = flaky_commit
+    try:
+        w.run(idle_timeout_s=8, poll_timeout_ms=300)  # closes the consumer when idle
+    finally:
+        w.close()
+    assert len(failures) == 2 and w.metrics.commit_failures == 2
+    assert {r[0] for r in sink.rows()} == set(want)
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    # the last block stays pinned by its still-open window, so the final commit is at record 5
+    c = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id="g-commitfail", enable_auto_commit=False)
+    try:
+        assert c.committed(TopicPartition(topic, 0)) == 5, "the retried commit must land"
+    finally:
+        c.close()
+
+
 def test_poison_records_go_to_the_dlq_and_nothing_else_is_lost(kafka_bootstrap, fresh_topic, tmp_path):
     topic = fresh_topic("poison", partitions=1)
     fiber = "fiber-p"
