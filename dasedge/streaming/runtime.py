@@ -152,10 +152,12 @@ class Worker:
         on_process_error: str = "raise",
         client_id: str | None = None,
         prometheus: bool = True,
+        on_poll: Callable[["Worker"], Any] | None = None,
     ) -> None:
         require_crc32c()
         self.bootstrap, self.topic, self.group_id = bootstrap, topic, group_id
         self.process, self.sink = process, sink
+        self.on_poll = on_poll  # called after every poll (even idle ones): status heartbeats
         self.spec = window
         self.state_factory = state if state is not None else dict
         self.dlq_topic = dlq_topic or f"{topic}.DLQ"
@@ -456,7 +458,17 @@ class Worker:
             self._update_lag()
         self.metrics.busy_s += time.monotonic() - t_busy
         self._export(before)
+        if self.on_poll is not None:
+            try:
+                self.on_poll(self)
+            except Exception:  # a status hook must never stop the data path
+                log.exception("on_poll hook failed")
         return n
+
+    @property
+    def last_data_end_ns(self) -> int | None:
+        """End time (UTC ns) of the newest data block handled, or ``None``."""
+        return self._last_data_end_ns
 
     _base_gaps = _base_dups = _base_ooo = 0
     _commit_pending = False
@@ -556,7 +568,7 @@ def run_worker(
     idle_timeout_s
         Also stop after that many seconds without records (batch / test use).
     kwargs
-        Passed to :class:`Worker` (``dlq_topic``, ``max_poll_records``, ...).
+        Passed to :class:`Worker` (``dlq_topic``, ``max_poll_records``, ``on_poll``, ...).
     """
     worker = Worker(bootstrap, topic, group_id, process, sink, window=window, state=state, **kwargs)
     return worker.run(stop_event, idle_timeout_s=idle_timeout_s)

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     metrics = run_worker(args.bootstrap, args.topic, args.group, process, sink,
                          WindowSpec(length_s=args.block_s, step_s=args.block_s), stop_event=stop,
-                         idle_timeout_s=args.idle_timeout)
+                         idle_timeout_s=args.idle_timeout, on_poll=sink.heartbeat.on_poll)
     sink(process.flush())
     producer.close()
     log.info("seismic worker stopped: %s", metrics)

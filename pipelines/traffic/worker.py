@@ -118,9 +118,11 @@ def serve(bootstrap: str, site: SiteConfig, sink: Callable[[list], None], *, top
     """Run the worker loop (blocking) - used by the CLI, the demo and the tests."""
     from dasedge.streaming.runtime import WindowSpec, run_worker
 
+    hb = getattr(sink, "heartbeat", None)
     return run_worker(bootstrap, topic, group, TrafficProcess(site), sink,
                       WindowSpec(length_s=site.window_s, step_s=site.step_s), state=TrafficState,
-                      stop_event=stop_event, idle_timeout_s=idle_timeout_s)
+                      stop_event=stop_event, idle_timeout_s=idle_timeout_s,
+                      on_poll=hb.on_poll if hb is not None else None)
 
 
 def run(args: argparse.Namespace) -> int:

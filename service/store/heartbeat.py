@@ -30,14 +30,23 @@ class WorkerHeartbeat:
         self.clock = clock
         self._last_ns: int | None = None
 
-    def __call__(self, *, last_data_ns: int | None = None, records: int = 0) -> bool:
-        """Beat if due; returns whether a row was written."""
+    def __call__(self, *, last_data_ns: int | None = None, lag_s: float | None = None,
+                 force: bool = False) -> bool:
+        """Beat if due (or ``force``); returns whether a row was written."""
         if self.store is None:
             return False
         now = self.clock()
-        if self._last_ns is not None and now - self._last_ns < self.every_ns:
+        if not force and self._last_ns is not None and now - self._last_ns < self.every_ns:
             return False
-        self.store.heartbeat(self.component, last_data_ns=last_data_ns, model_version=self.model_version,
-                             detail=self.detail, at_ns=now)
+        self.store.heartbeat(self.component, last_data_ns=last_data_ns, lag_s=lag_s,
+                             model_version=self.model_version, detail=self.detail, at_ns=now)
         self._last_ns = now
         return True
+
+    def on_poll(self, worker: Any) -> bool:
+        """Hook for :class:`dasedge.streaming.runtime.Worker` (``on_poll=``): reports the partitions
+        the consumer owns, its lag and the newest data time; beats at once when the assignment changes."""
+        n = len(worker.assigned)
+        changed = self.detail.get("partitions_assigned") != n
+        self.detail["partitions_assigned"] = n
+        return self(last_data_ns=worker.last_data_end_ns, lag_s=worker.metrics.lag_seconds, force=changed)

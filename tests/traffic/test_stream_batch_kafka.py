@@ -33,6 +33,9 @@ def test_streaming_worker_equals_batch(kafka_bootstrap, fresh_topic, small_scene
     stop = threading.Event()
     serve(kafka_bootstrap, site, sink, topic=topic_in, group="traffic-test", stop_event=stop, idle_timeout_s=8.0)
     prod.close()
+    # the worker reported its assignment and data time to the status table (what /ready reads)
+    status = {r["component"]: r for r in store.get_status()}["traffic-worker"]
+    assert status["detail"]["partitions_assigned"] == 1 and status["last_data_ns"] >= blocks[0].t0_ns
 
     stream = sink.vehicles
     assert [v.id for v in stream] == [v.id for v in batch]
