@@ -30,7 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=["edge", "full", "tiny"], default="edge")
     p.add_argument("--labels", choices=["truth", "teacher"], default="truth",
                    help="truth: simulator arrivals; teacher: pseudo-labels from --pseudo-dir")
-    p.add_argument("--pseudo-dir", help="folder of pseudo-labelled records (*.npz)")
+    p.add_argument("--pseudo-dir", nargs="+", help="folder(s) of pseudo-labelled records (*.npz)")
+    p.add_argument("--truth-fraction", type=float, default=0.0,
+                   help="with --labels teacher: fraction of examples from simulator-truth scenes (keeps P)")
+    p.add_argument("--time-stretch-p", type=float, default=0.0,
+                   help="probability of time resampling by U(0.8, 1.25) per example")
+    p.add_argument("--snapshot-every", type=int, default=None,
+                   help="also keep the weights every N steps (OUT/stepNNNNN.pt) for validation-based selection")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--nt", type=int, default=2048)
     p.add_argument("--nx", type=int, default=256)
@@ -55,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=_seeds, default=range(500000, 500100), help="A:B (training range only)")
     p.add_argument("--teacher", default="phasenet", help="'phasenet' (original, channel by channel) or a PhaseNet-DAS .onnx")
     p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--mix", choices=["stage3"], default=None,
+                   help="focus the scenes (stage3: high SNR, near/shallow short S-P, 0-5 dB; seed %% 4 picks)")
 
     p = sub.add_parser("finetune", help="fine-tune on your own recordings (teacher -> GaMMA -> student)")
     p.add_argument("data", nargs="+", help="DAS files (any format dasedge.io reads) or .npy [nt, nx] at 100 Hz")
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         from pipelines.seismic.training import pseudo_labels as pl
 
         picker = pl.teacher_picker(args.threshold) if args.teacher == "phasenet" else pl.model_picker(args.teacher, args.threshold)
-        tot = pl.build_synthetic_set(args.out, args.seeds, picker)
+        tot = pl.build_synthetic_set(args.out, args.seeds, picker, mix=args.mix)
         tot = {k: v for k, v in tot.items() if not isinstance(v, list)}
         print(json.dumps(tot))
         return 0
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             batch=args.batch, nt=args.nt, nx=args.nx, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup,
             total_steps=args.total_steps, max_steps=args.max_steps, seed0=args.seed0, threads=args.threads,
             noise_dir=args.noise_dir, init_from=args.init_from, schedule_minutes=args.schedule_minutes,
+            truth_fraction=args.truth_fraction, stretch_p=args.time_stretch_p, snapshot_every=args.snapshot_every,
         )
         print(json.dumps(summary))
         return 0

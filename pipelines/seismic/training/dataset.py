@@ -16,7 +16,11 @@ Augmentations (reference §4, adapted to 1-core CPU training): real noise from
 the DASDAE sample files (p 0.5), overlapping events (from the scene
 generator, p 0.3), space resampling via the channel spacing (6–16 m with
 p 0.3, else 8–10 m), zeroed time bands of 32–256 samples (p 0.2), left–right
-flip (p 0.5), edge masking (p 0.05) and random polarity.
+flip (p 0.5), edge masking (p 0.05), random polarity and (stage 3) time
+resampling: the time axis is stretched or compressed by a factor U(0.8, 1.25)
+(:func:`time_stretch`: anti-alias low-pass when compressing, linear
+interpolation of the data; the arrival indices are scaled by the same factor
+and the Gaussian labels are drawn afterwards, so σ stays 0.25 s).
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from scipy import signal
+
 from pipelines.seismic.onnx_model import preprocess
 from pipelines.seismic.training import scenes
 from pipelines.seismic.training.noise import noise_patch
 
 SIGMA = 25.0  # samples (0.25 s at 100 Hz)
+STRETCH_RANGE = (0.8, 1.25)
 
 
 @dataclass
@@ -68,6 +75,53 @@ def gaussian_labels(p_idx: np.ndarray, s_idx: np.ndarray, nt: int, sigma: float 
     return out
 
 
+def stretch_input_length(nt_out: int, factor: float) -> int:
+    """Input samples needed to produce ``nt_out`` samples after :func:`time_stretch` by ``factor``."""
+    return int(np.floor((nt_out - 1) / factor)) + 2
+
+
+def time_stretch(
+    data: np.ndarray, p_idx: np.ndarray, s_idx: np.ndarray, factor: float, nt_out: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretch (``factor > 1``) or compress (``< 1``) the time axis of a ``[nt, nx]`` record.
+
+    Output sample ``j`` is the input at position ``j / factor`` (linear interpolation), so an
+    arrival at input index ``a`` moves to ``a * factor``; the arrival arrays (``[n_ev, nx]``,
+    NaN allowed) are scaled accordingly. When compressing, the input is first low-passed
+    (zero-phase Butterworth, order 6) at 0.9 × the new Nyquist frequency so nothing aliases.
+
+    Parameters
+    ----------
+    data
+        ``[nt, nx]`` record with ``nt >= stretch_input_length(nt_out, factor)``.
+    p_idx, s_idx
+        Arrival sample indices of the input.
+    factor
+        Time-axis factor (> 0); the reference range is U(0.8, 1.25).
+    nt_out
+        Output samples.
+
+    Returns
+    -------
+    tuple
+        ``(data [nt_out, nx] float32, p_idx * factor, s_idx * factor)``.
+    """
+    if factor <= 0:
+        raise ValueError("factor must be > 0")
+    need = stretch_input_length(nt_out, factor)
+    if data.shape[0] < need:
+        raise ValueError(f"need {need} input samples for {nt_out} output samples at factor {factor:.3f}")
+    x = np.asarray(data[:need], dtype=np.float64)
+    if factor < 1.0:
+        sos = signal.butter(6, 0.9 * factor, btype="low", output="sos")  # Wn relative to the input Nyquist
+        x = signal.sosfiltfilt(sos, x, axis=0)
+    pos = np.arange(nt_out, dtype=np.float64) / factor
+    i0 = np.minimum(np.floor(pos).astype(np.int64), need - 2)
+    w = (pos - i0)[:, None]
+    out = x[i0] * (1.0 - w) + x[i0 + 1] * w
+    return out.astype(np.float32), p_idx * factor, s_idx * factor
+
+
 def augment(
     rng: np.random.Generator, data: np.ndarray, target: np.ndarray, mask: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -93,20 +147,41 @@ def augment(
     return np.ascontiguousarray(data), np.ascontiguousarray(target), np.ascontiguousarray(mask)
 
 
-def truth_example(seed: int, nt: int = 2048, nx: int = 256, bank: list[np.ndarray] | None = None) -> Example:
-    """One synthetic training example labelled with the simulator's exact arrivals."""
+def stretch_factor(seed: int, p: float) -> float | None:
+    """The time-resampling factor of example ``seed`` (U(0.8, 1.25) with probability ``p``, else ``None``).
+
+    Drawn from its own RNG stream so ``p = 0`` leaves every other random draw unchanged.
+    """
+    if p <= 0:
+        return None
+    rng = np.random.default_rng(seed + 13_000_000)
+    return float(rng.uniform(*STRETCH_RANGE)) if rng.random() < p else None
+
+
+def truth_example(
+    seed: int, nt: int = 2048, nx: int = 256, bank: list[np.ndarray] | None = None, stretch_p: float = 0.0
+) -> Example:
+    """One synthetic training example labelled with the simulator's exact arrivals.
+
+    With ``stretch_p > 0`` the scene is time-resampled with that probability (:func:`time_stretch`).
+    """
     rng = np.random.default_rng(seed + 7_919_000)
+    f = stretch_factor(seed, stretch_p)
+    nt_in = nt if f is None else stretch_input_length(nt, f)
     real = None
     w = 0.0
     if bank and rng.random() < 0.5:
-        real = noise_patch(rng, bank, nt, nx)
+        real = noise_patch(rng, bank, nt_in, nx)
         w = float(rng.uniform(0.3, 1.5))
     dx = rng.uniform(6, 16) if rng.random() < 0.3 else rng.uniform(8, 10)
-    sc = scenes.simulate(seed, nt=nt, nx=nx, dx_m=dx, real_noise=real, real_noise_weight=w)
+    sc = scenes.simulate(seed, nt=nt_in, nx=nx, dx_m=dx, real_noise=real, real_noise_weight=w)
     arr = sc.arrivals()
-    target = gaussian_labels(arr["P"], arr["S"], nt)
+    data, p_arr, s_arr = sc.data, arr["P"], arr["S"]
+    if f is not None:
+        data, p_arr, s_arr = time_stretch(data, p_arr, s_arr, f, nt)
+    target = gaussian_labels(p_arr, s_arr, nt)
     mask = (~sc.dead).astype(np.float32)
-    data, target, mask = augment(rng, sc.data, target, mask)
+    data, target, mask = augment(rng, data, target, mask)
     return Example(preprocess(data), target, mask)
 
 
@@ -118,10 +193,12 @@ def save_pseudo(path: str | Path, data: np.ndarray, p_idx: np.ndarray, s_idx: np
 class PseudoLabelSet:
     """Random crops of pseudo-labelled records saved by :func:`save_pseudo`."""
 
-    def __init__(self, folder: str | Path) -> None:
-        self.files = sorted(Path(folder).glob("*.npz"))
+    def __init__(self, folder: str | Path | list[str | Path], stretch_p: float = 0.0) -> None:
+        folders = [folder] if isinstance(folder, (str, Path)) else list(folder)
+        self.files = sorted(f for d in folders for f in Path(d).glob("*.npz"))
         if not self.files:
             raise FileNotFoundError(f"no pseudo-labelled records (*.npz) in {folder}")
+        self.stretch_p = stretch_p
         self._cache: dict[Path, dict] = {}
 
     def _load(self, f: Path) -> dict:
@@ -134,6 +211,8 @@ class PseudoLabelSet:
         rng = np.random.default_rng(seed + 3_301_000)
         r = self._load(self.files[rng.integers(len(self.files))])
         data, p_idx, s_idx, mask = r["data"], r["p_idx"], r["s_idx"], r["mask"]
+        f = stretch_factor(seed, self.stretch_p)
+        nt_out, nt = nt, (nt if f is None else stretch_input_length(nt, f))  # crop length before resampling
         T, X = data.shape
         # pad small records, crop large ones (favour windows with labels)
         if T < nt or X < nx:
@@ -150,7 +229,11 @@ class PseudoLabelSet:
         else:
             t0 = int(rng.integers(0, T - nt + 1))
         d = data[t0 : t0 + nt, c0 : c0 + nx]
-        target = gaussian_labels(p_idx[:, c0 : c0 + nx] - t0, s_idx[:, c0 : c0 + nx] - t0, nt)
+        pw, sw = p_idx[:, c0 : c0 + nx] - t0, s_idx[:, c0 : c0 + nx] - t0
+        if f is not None:
+            d, pw, sw = time_stretch(d, pw, sw, f, nt_out)
+            nt = nt_out
+        target = gaussian_labels(pw, sw, nt)
         m = mask[c0 : c0 + nx].copy()
         if bank and rng.random() < 0.5:
             d = d + d.std() * rng.uniform(0.1, 0.5) * noise_patch(rng, bank, nt, nx)

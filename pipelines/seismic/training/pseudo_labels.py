@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -238,6 +240,32 @@ def pseudo_label(
     return filter_events(picks, events, assign, data.shape[1], settings)
 
 
+#: Scene focus of stage 3 (what the stage-2 student lacked): ``seed % 4`` picks the category, the
+#: parameters come from a separate RNG stream of the seed. ``snr`` is the P-phase SNR (dB) of the
+#: first event, ``epi``/``depth`` ranges in km (near + shallow gives S-P < 1 s).
+STAGE3_MIX: tuple[dict, ...] = (
+    {"name": "high-snr", "snr": (15.0, 30.0)},
+    {"name": "near-shallow", "snr": (0.0, 30.0), "epi": (0.0, 5.0), "depth": (2.0, 5.0)},
+    {"name": "low-snr", "snr": (0.0, 5.0)},
+    {"name": "near-shallow-high-snr", "snr": (15.0, 30.0), "epi": (0.0, 4.0), "depth": (2.0, 4.0)},
+)
+
+
+def scene_focus(seed: int, mix: str | None) -> dict:
+    """Keyword arguments for :func:`scenes.simulate` of a focused pseudo-label scene (``{}`` without a mix)."""
+    if mix is None:
+        return {}
+    if mix != "stage3":
+        raise ValueError(f"unknown scene mix {mix!r} (known: stage3)")
+    cat = STAGE3_MIX[seed % len(STAGE3_MIX)]
+    rng = np.random.default_rng(seed + 11_000_000)
+    kw: dict = {"snr_db": float(rng.uniform(*cat["snr"]))}
+    if "epi" in cat:
+        kw["epi_km"] = cat["epi"]
+        kw["depth_km"] = cat["depth"]
+    return kw
+
+
 def build_synthetic_set(
     out_dir: str,
     seeds: Sequence[int],
@@ -247,11 +275,14 @@ def build_synthetic_set(
     nx: int = 256,
     settings: GammaSettings | None = None,
     log: Callable[[str], None] = print,
+    mix: str | None = None,
 ) -> dict:
     """Pseudo-label synthetic scenes (training seeds only) into ``out_dir/*.npz`` + ``stats.jsonl``.
 
     Only the data and the pseudo-labels are stored: the simulator's truth is
     used afterwards for reporting the label quality, never for training.
+    ``mix="stage3"`` focuses the scenes (:data:`STAGE3_MIX`: high SNR, near/shallow events with
+    short S-P, 0-5 dB); seeds already listed in ``stats.jsonl`` are skipped (resumable).
     """
     import json
     from pathlib import Path
@@ -263,10 +294,17 @@ def build_synthetic_set(
     out.mkdir(parents=True, exist_ok=True)
     tot = {"records": 0, "kept_records": 0, "teacher_picks": 0, "associated": 0, "true_events": 0, "kept_events": 0,
            "label_abs_err_p": [], "label_abs_err_s": []}
+    done = set()
+    if (out / "stats.jsonl").is_file():
+        done = {json.loads(x)["seed"] for x in (out / "stats.jsonl").read_text().splitlines() if x.strip()}
     for seed in seeds:
         if seed >= scenes.EVAL_SEED0:
             raise ValueError("pseudo-label seeds must be training seeds")
-        sc = scenes.simulate(seed, nt=nt, nx=nx)
+        if seed in done:
+            continue
+        t_start = time.perf_counter()
+        focus = scene_focus(seed, mix)
+        sc = scenes.simulate(seed, nt=nt, nx=nx, **focus)
         pl = pseudo_label(sc.data, sc.x_km, sc.y_km, picker, settings)
         tot["records"] += 1
         tot["teacher_picks"] += pl.n_teacher
@@ -274,16 +312,23 @@ def build_synthetic_set(
         tot["true_events"] += len(sc.events)
         tot["kept_events"] += len(pl.events)
         arr = sc.arrivals()
-        for e in range(pl.p_idx.shape[0]):  # label quality vs truth (report only)
+        err_p, err_s = [], []
+        for e in range(pl.p_idx.shape[0]):  # label quality vs truth (report only), samples
             if arr["P"].shape[0]:
                 k = int(np.argmin([np.nanmedian(np.abs(pl.p_idx[e] - a)) for a in arr["P"]]))
-                tot["label_abs_err_p"].append(float(np.nanmedian(np.abs(pl.p_idx[e] - arr["P"][k]))))
-                tot["label_abs_err_s"].append(float(np.nanmedian(np.abs(pl.s_idx[e] - arr["S"][k]))))
+                err_p.append(float(np.nanmedian(np.abs(pl.p_idx[e] - arr["P"][k]))))
+                err_s.append(float(np.nanmedian(np.abs(pl.s_idx[e] - arr["S"][k]))))
+        tot["label_abs_err_p"] += err_p
+        tot["label_abs_err_s"] += err_s
         if pl.events:
             tot["kept_records"] += 1
             save_pseudo(out / f"syn{seed:07d}.npz", sc.data, pl.p_idx, pl.s_idx, pl.mask)
         rec = {"seed": seed, "true_events": len(sc.events), "kept_events": len(pl.events), "teacher_picks": pl.n_teacher,
-               "associated": pl.n_associated, "labelled_channels": int(pl.mask.sum()), "snr_db": sc.snr_db}
+               "associated": pl.n_associated, "labelled_channels": int(pl.mask.sum()), "snr_db": sc.snr_db,
+               "mix": STAGE3_MIX[seed % len(STAGE3_MIX)]["name"] if mix else None,
+               "min_sp_s": float(min((e.s_s - e.p_s).min() for e in sc.events)) if sc.events else None,
+               "label_err_p": err_p, "label_err_s": err_s,
+               "seconds": round(time.perf_counter() - t_start, 2)}
         with open(out / "stats.jsonl", "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         log(json.dumps(rec))

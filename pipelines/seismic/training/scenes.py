@@ -176,6 +176,8 @@ def simulate(
     noisy_fraction: float = 0.01,
     real_noise: np.ndarray | None = None,
     real_noise_weight: float = 0.0,
+    epi_km: tuple[float, float] | None = None,
+    depth_km: tuple[float, float] | None = None,
 ) -> Scene:
     """Simulate one scene.
 
@@ -193,6 +195,10 @@ def simulate(
         Number of earthquakes (default: 0 with p 0.1, 1 with p 0.6, 2 with p 0.3 - often overlapping).
     real_noise
         Optional ``[nt, nx]`` unit-RMS real noise added (weight ``real_noise_weight``) before re-scaling.
+    epi_km, depth_km
+        Optional ranges (km) for the epicentral distance and depth of every event (default: 0-40 km with
+        p 0.8 else 0-5 km, depth 2-20 km). Used to focus pseudo-labelled scenes on near, shallow events
+        (short S-P); ``None`` keeps the default random stream unchanged (reproducibility of stage 1).
     """
     rng = np.random.default_rng(seed)
     dx_m = float(dx_m if dx_m is not None else rng.uniform(8, 10))
@@ -215,7 +221,12 @@ def simulate(
     for k in range(n_events):
         r_epi = rng.uniform(0, 40) if rng.random() < 0.8 else rng.uniform(0, 5)
         az = rng.uniform(0, 2 * np.pi)
-        ex, ey, ez = r_epi * np.cos(az), r_epi * np.sin(az), rng.uniform(2, 20)
+        ez = rng.uniform(2, 20)
+        if epi_km is not None:
+            r_epi = rng.uniform(*epi_km)
+        if depth_km is not None:
+            ez = rng.uniform(*depth_km)
+        ex, ey = r_epi * np.cos(az), r_epi * np.sin(az)
         vp = rng.uniform(4.5, 6.5)
         vs = vp / rng.uniform(1.65, 1.9)
         dxk, dyk = x_km - ex, y_km - ey

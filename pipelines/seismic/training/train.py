@@ -30,6 +30,10 @@ from pipelines.seismic.training.model import VARIANTS, ModelConfig, build, n_par
 
 log = logging.getLogger("dasedge.model.train")
 
+#: Seeds ``VALIDATION_SEED0 <= seed < scenes.EVAL_SEED0`` are kept for checkpoint selection
+#: (``bench/eval_model.py --split validation``); training never reaches them.
+VALIDATION_SEED0 = 900_000
+
 
 def lr_lambda(step: int, warmup: int, total: int) -> float:
     """Linear warm-up from 0.01 to 1 over ``warmup`` steps, then cosine to 0 at ``total``."""
@@ -50,13 +54,27 @@ def load_state(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
-def make_batch(source, step: int, batch: int, nt: int, nx: int, seed0: int, bank):
+def use_truth(seed: int, source, truth_fraction: float) -> bool:
+    """Whether example ``seed`` comes from the simulator truth (else from the pseudo-label ``source``)."""
+    if source is None:
+        return True
+    if truth_fraction <= 0:
+        return False
+    return bool(np.random.default_rng(seed + 17_000_000).random() < truth_fraction)
+
+
+def make_batch(source, step: int, batch: int, nt: int, nx: int, seed0: int, bank,
+               truth_fraction: float = 0.0, stretch_p: float = 0.0):
+    """One batch; example ``i`` uses seed ``seed0 + step * batch + i`` (deterministic, resumable)."""
     xs, ts, ms = [], [], []
     for i in range(batch):
         seed = seed0 + step * batch + i
-        if seed >= scenes.EVAL_SEED0:
-            raise ValueError("training seeds ran into the evaluation range")
-        ex = truth_example(seed, nt, nx, bank) if source is None else source.example(seed, nt, nx, bank)
+        if seed >= VALIDATION_SEED0:
+            raise ValueError("training seeds ran into the validation/evaluation range")
+        if use_truth(seed, source, truth_fraction):
+            ex = truth_example(seed, nt, nx, bank, stretch_p=stretch_p)
+        else:
+            ex = source.example(seed, nt, nx, bank)
         xs.append(ex.x)
         ts.append(ex.target)
         ms.append(ex.mask)
@@ -89,6 +107,9 @@ def train(
     noise_dir: str | Path | None = None,
     init_from: str | Path | None = None,
     schedule_minutes: float | None = None,
+    truth_fraction: float = 0.0,
+    stretch_p: float = 0.0,
+    snapshot_every: int | None = None,
 ) -> dict:
     """Train (or resume) a model in ``out``; returns a summary dict (also written to ``out/summary.json``).
 
@@ -97,6 +118,12 @@ def train(
     stops when that much wall time has been spent: on a shared CPU the number
     of steps that fit is unknown in advance, and this guarantees the learning
     rate has annealed when the budget ends.
+
+    ``pseudo_dir`` may be a list of folders. ``truth_fraction`` mixes simulator-truth
+    examples into pseudo-label training (per example, from the seed); ``stretch_p`` is the
+    probability of time resampling U(0.8, 1.25) (:func:`dataset.time_stretch`);
+    ``snapshot_every`` also keeps the model weights at every such step as ``OUT/step%05d.pt``
+    for checkpoint selection on the validation seeds.
     """
     torch.set_num_threads(threads)
     out = Path(out)
@@ -124,7 +151,7 @@ def train(
     if labels != "truth":
         if pseudo_dir is None:
             raise ValueError("--labels teacher needs --pseudo-dir (see `dasedge model pseudo-label`)")
-        source = PseudoLabelSet(pseudo_dir)
+        source = PseudoLabelSet(pseudo_dir, stretch_p=stretch_p)
     bank = None
     if noise_dir is not None and Path(noise_dir).is_dir():
         from pipelines.seismic.training.noise import load_noise_bank
@@ -144,6 +171,10 @@ def train(
         "seed0": seed0,
         "threads": threads,
         "real_noise": bank is not None,
+        "pseudo_dirs": [str(d) for d in ([pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else (pseudo_dir or []))],
+        "truth_fraction": truth_fraction,
+        "time_stretch_p": stretch_p,
+        "init_from": str(init_from) if init_from is not None else None,
     }
 
     def save() -> None:
@@ -191,7 +222,7 @@ def train(
                 if wall_s >= budget_s:
                     break
                 set_time_lr()
-            x, tgt, m = make_batch(source, step, batch, nt, nx, seed0, bank)
+            x, tgt, m = make_batch(source, step, batch, nt, nx, seed0, bank, truth_fraction, stretch_p)
             loss = soft_cross_entropy(net(x), tgt, m)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -218,6 +249,8 @@ def train(
                 flog.flush()
             if step % ckpt_every == 0:
                 save()
+            if snapshot_every and step % snapshot_every == 0:
+                torch.save({"model": net.state_dict(), "step": step, "wall_s": wall_s, "meta": meta}, out / f"step{step:05d}.pt")
         save()
     summary = {**meta, "step": step, "wall_minutes": round(wall_s / 60, 2), "final_loss": losses[-1][1] if losses else None}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
