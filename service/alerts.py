@@ -82,13 +82,20 @@ def message_type(alert: dict) -> str:
     return "new" if int(alert["version"]) <= 1 else "update"
 
 
+def alert_site(alert: dict) -> str:
+    """Originating site of an alert (``''`` on an edge box)."""
+    return alert.get("site_id") or (alert.get("doc") or {}).get("site_id") or ""
+
+
 def alert_json(alert: dict) -> dict[str, Any]:
-    """JSON body of an alert (webhooks and SSE ``data:``)."""
+    """JSON body of an alert (webhooks and SSE ``data:``); ``id`` is ``<site>/<id>`` on the cloud."""
+    site = alert_site(alert)
     return {
         "type": "dasedge.alert",
         "seq": int(alert["seq"]),
         "kind": alert["kind"],
-        "id": alert["ref_id"],
+        "id": f"{site}/{alert['ref_id']}" if site else alert["ref_id"],
+        "site_id": site,
         "version": int(alert["version"]),
         "message_type": message_type(alert),
         "sent": _cap_time(int(alert["created_ns"])),
@@ -108,8 +115,9 @@ def _severity(mag: float | None) -> str:
     return "Extreme"
 
 
-def cap_identifier(ref_id: str, version: int) -> str:
-    return f"dasedge-{ref_id}-v{int(version)}"
+def cap_identifier(ref_id: str, version: int, site: str = "") -> str:
+    """CAP ``identifier``; includes the site on the cloud (record ids are unique per site only)."""
+    return f"dasedge-{site}-{ref_id}-v{int(version)}" if site else f"dasedge-{ref_id}-v{int(version)}"
 
 
 def alert_cap(alert: dict, previous: list[dict] | None = None, *, sender: str = SENDER) -> bytes:
@@ -124,7 +132,8 @@ def alert_cap(alert: dict, previous: list[dict] | None = None, *, sender: str = 
         el.text = str(text)
         return el
 
-    sub(root, "identifier", cap_identifier(alert["ref_id"], alert["version"]))
+    site = alert_site(alert)
+    sub(root, "identifier", cap_identifier(alert["ref_id"], alert["version"], site))
     sub(root, "sender", sender)
     sub(root, "sent", _cap_time(int(alert["created_ns"])))
     sub(root, "status", "Actual")
@@ -132,7 +141,8 @@ def alert_cap(alert: dict, previous: list[dict] | None = None, *, sender: str = 
     sub(root, "scope", "Public")
     if previous:
         refs = " ".join(
-            f"{sender},{cap_identifier(p['ref_id'], p['version'])},{_cap_time(int(p['created_ns']))}" for p in previous
+            f"{sender},{cap_identifier(p['ref_id'], p['version'], site)},{_cap_time(int(p['created_ns']))}"
+            for p in previous
         )
         sub(root, "references", refs)
     info = ET.SubElement(root, q("info"))
@@ -151,7 +161,8 @@ def alert_cap(alert: dict, previous: list[dict] | None = None, *, sender: str = 
         f"depth {'unknown' if depth is None else f'{depth / 1000:.1f} km'}; {doc.get('num_picks', 0)} picks.")
     for name, value in (("magnitude", mag), ("magnitudeType", doc.get("magnitude_type")),
                         ("depthKm", None if depth is None else round(depth / 1000, 3)),
-                        ("eventId", alert["ref_id"]), ("version", alert["version"])):
+                        ("eventId", f"{site}/{alert['ref_id']}" if site else alert["ref_id"]),
+                        ("version", alert["version"])):
         if value is not None:
             p = ET.SubElement(info, q("parameter"))
             sub(p, "valueName", name)
@@ -170,6 +181,8 @@ def matches(subscription: dict, alert: dict) -> bool:
     """Apply a subscription's filters to an alert."""
     f = subscription.get("filters") or {}
     doc = alert["doc"]
+    if f.get("site") and alert_site(alert) != f["site"]:
+        return False
     if f.get("kinds") and alert["kind"] not in f["kinds"]:
         return False
     if f.get("status") and doc.get("status") not in f["status"]:
@@ -237,10 +250,12 @@ class AlertBroker:
                 except asyncio.TimeoutError:
                     pass
 
-    async def stream(self, last_id: int | None, *, keepalive_s: float = 15.0) -> AsyncIterator[dict | None]:
+    async def stream(self, last_id: int | None, *, keepalive_s: float = 15.0,
+                     site: str | None = None) -> AsyncIterator[dict | None]:
         """Yield alerts after ``last_id`` (replayed from the store), then live ones.
 
-        ``last_id=None`` starts with live alerts only.  Yields ``None`` once
+        ``site`` keeps only that site's alerts (cloud).  ``last_id=None`` starts
+        with live alerts only.  Yields ``None`` once
         right after subscribing (every alert created after that is
         delivered), then as a keep-alive tick every ``keepalive_s`` without alerts.
         """
@@ -250,7 +265,7 @@ class AlertBroker:
             sent = self.last_seq if last_id is None else int(last_id)
             yield None
             while True:  # replay (pages) until caught up with the store
-                rows = await asyncio.to_thread(self.store.alerts_after, sent, 500)
+                rows = await asyncio.to_thread(self.store.alerts_after, sent, 500, site_id=site)
                 for r in rows:
                     sent = int(r["seq"])
                     yield r
@@ -266,7 +281,8 @@ class AlertBroker:
                     return
                 if int(r["seq"]) > sent:
                     sent = int(r["seq"])
-                    yield r
+                    if site is None or alert_site(r) == site:
+                        yield r
         finally:
             self._queues.discard(q)
 
@@ -289,6 +305,8 @@ class WebhookDispatcher:
         self.backoff_max_s = backoff_max_s
         self.poll_s = poll_s
         self.sender = sender
+        self.timeout_s = timeout_s
+        self.batch = 20
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -302,9 +320,11 @@ class WebhookDispatcher:
                    poll_s=settings.dispatcher_poll_s, sender=f"dasedge@{settings.site_id}")
 
     def body(self, row: dict) -> tuple[bytes, str]:
-        alert = {k: row[k] for k in ("kind", "ref_id", "version", "created_ns", "doc")} | {"seq": row["alert_seq"]}
+        alert = {k: row[k] for k in ("kind", "ref_id", "version", "created_ns", "doc")} | {
+            "seq": row["alert_seq"], "site_id": row.get("site_id") or ""}
         if row["format"] == "cap":
-            prev = [a for a in self.store.alerts_for(row["ref_id"]) if int(a["seq"]) < int(row["alert_seq"])]
+            prev = [a for a in self.store.alerts_for(row["ref_id"], site_id=alert["site_id"])
+                    if int(a["seq"]) < int(row["alert_seq"])]
             return alert_cap(alert, prev, sender=self.sender), "application/cap+xml"
         return json.dumps(alert_json(alert), separators=(",", ":")).encode(), "application/json"
 
@@ -348,9 +368,14 @@ class WebhookDispatcher:
         return ok
 
     def run_once(self) -> int:
-        """Fan out new alerts and attempt all due deliveries; returns attempts made."""
+        """Fan out new alerts and attempt a batch of due deliveries; returns attempts made.
+
+        Due deliveries are claimed with a lease longer than the batch can take, so
+        dispatchers in several processes (uvicorn ``--workers``) share the work
+        without attempting one delivery twice.
+        """
         self.store.enqueue_deliveries(matches)
-        due = self.store.due_deliveries(limit=100)
+        due = self.store.due_deliveries(limit=self.batch, lease_s=self.batch * (self.timeout_s + 1) + 30)
         for row in due:
             self.deliver(row)
         return len(due)
@@ -362,7 +387,7 @@ class WebhookDispatcher:
             except Exception:  # pragma: no cover - keep the loop alive
                 log.exception("webhook dispatcher iteration failed")
                 n = 0
-            if n < 100:
+            if n < self.batch:
                 self._stop.wait(self.poll_s)
 
     def start(self) -> "WebhookDispatcher":

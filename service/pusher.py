@@ -78,24 +78,6 @@ class Outbox(Protocol):
     def nack(self, ids: list[Any]) -> None: ...  # pragma: no cover
 
 
-def _ensure_claim_index(outbox: Any) -> None:
-    """Create the outbox claim index if the store lacks it (idempotent).
-
-    ``Store.claim`` orders by ``(priority DESC, seq)``; with only the
-    ``(priority, seq)`` index SQLite sorts the whole outbox on every claim
-    (measured: 0.64 s per claim at 22 k pending rows, 0.06 s with this index),
-    which makes draining a long outage O(n^2).  To be moved into a store
-    migration by the store owner; harmless when it already exists.
-    """
-    db = getattr(outbox, "db", None)
-    if db is None or not hasattr(db, "execute"):
-        return
-    try:
-        db.execute("CREATE INDEX IF NOT EXISTS outbox_claim ON outbox (priority DESC, seq)")
-    except Exception:  # pragma: no cover - best effort (e.g. read-only DB)
-        log.debug("could not create the outbox claim index", exc_info=True)
-
-
 class PushError(RuntimeError):
     """A batch could not be delivered (transport error or non-2xx status)."""
 
@@ -243,7 +225,6 @@ class Pusher:
         self._own_client = client is None
         self._rng = random.Random(seed)
         self.stats = PushStats()
-        _ensure_claim_index(outbox)
         self.heartbeat_s = 5.0
         self._last_hb = -1e9
         self._stop = threading.Event()

@@ -158,6 +158,11 @@ class SiteFilteredStore:
     def raw(self) -> Any:
         return self._store
 
+    @staticmethod
+    def current_site() -> str | None:
+        """The request's ``?site=`` filter (``None``: all sites)."""
+        return _SITE.get()
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._store, name)
         if name in SITE_AWARE:

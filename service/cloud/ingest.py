@@ -10,6 +10,11 @@ or an interval-statistics row for ``kind="interval_stats"``.
 
 Idempotency, two layers:
 
+Identity on the cloud is ``(site_id, record id)`` (``site_id = edge_id``):
+stable record ids derive from fiber + time, so two edges may produce the
+same id; the store's primary keys, queries, alerts and fdsnws ``eventid``
+(``<site>/<id>``) all carry the site, and stored docs get a ``site_id`` field.
+
 1. ``cloud_ingest_log`` has a unique ``(edge_id, idempotency_key)``; items
    whose key is already logged are skipped and reported as ``duplicates``.
 2. The store writes are upserts by record id (events keep the highest
@@ -27,14 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-KINDS = ("vehicle", "traffic_event", "modal", "pick", "event", "interval_stats")
-Kind = Literal["vehicle", "traffic_event", "modal", "pick", "event", "interval_stats"]
-
-LOG_DDL = (
-    "CREATE TABLE IF NOT EXISTS cloud_ingest_log ("
-    "edge_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, kind TEXT NOT NULL, received_ns BIGINT NOT NULL, "
-    "PRIMARY KEY (edge_id, idempotency_key))"
-)
+KINDS = ("vehicle", "traffic_event", "modal", "pick", "event", "interval_stats", "coverage")
+Kind = Literal["vehicle", "traffic_event", "modal", "pick", "event", "interval_stats", "coverage"]
 
 _CHUNK = 400
 
@@ -66,8 +65,8 @@ class IngestResult(BaseModel):
 
 
 def ensure_schema(store: Any) -> None:
-    """Create the cloud-only ingest log table if missing (idempotent)."""
-    store.db.execute(LOG_DDL)
+    """The ingest log table is created by store migration 2; kept for callers (checks it exists)."""
+    store.db.execute("SELECT 1 FROM cloud_ingest_log LIMIT 1").fetchall()
 
 
 def _seen(store: Any, edge_id: str, keys: list[str]) -> set[str]:
@@ -91,6 +90,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "pick": ("id", "fiber_id", "time", "channel", "phase", "score"),
     "event": ("id", "fiber_id", "time"),
     "interval_stats": ("interval_s", "direction", "volume"),
+    "coverage": ("stream", "t0_ns", "t1_ns"),
 }
 
 
@@ -128,7 +128,9 @@ def apply_batch(store: Any, batch: IngestBatch) -> tuple[IngestResult, list[dict
     todo = [it for k, it in uniq.items() if k not in seen]
     groups: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     for it in todo:
-        groups[it.kind].append(it.record)
+        # record ids are unique per edge only: the stored doc names its site (identity = (site_id, id))
+        rec = it.record if it.kind in ("interval_stats", "coverage") else {**it.record, "site_id": site}
+        groups[it.kind].append(rec)
     alerts: list[dict[str, Any]] = []
     if groups["vehicle"]:
         store.put_vehicle_dicts(groups["vehicle"], site_id=site)
@@ -140,6 +142,8 @@ def apply_batch(store: Any, batch: IngestBatch) -> tuple[IngestResult, list[dict
         store.put_pick_dicts(groups["pick"], site_id=site)
     if groups["interval_stats"]:
         store.put_interval_stats(groups["interval_stats"], site_id=site)
+    for c in groups["coverage"]:
+        store.add_coverage(str(c["stream"]), int(c["t0_ns"]), int(c["t1_ns"]), site_id=site, outbox=False)
     if groups["event"]:
         alerts = store.put_event_dicts(groups["event"], site_id=site)
     if todo:

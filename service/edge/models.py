@@ -94,7 +94,11 @@ class StatsRow(_Open):
     speed_bins: SpeedBins | None = None
     class_counts: dict[str, int] | None = None
     heavy_share: float | None = None
-    completeness_pct: float | None = None
+    completeness_pct: float | None = Field(
+        default=None,
+        description="share of the interval (percent of its duration) for which the traffic pipeline processed "
+                    "data, from the coverage spans the traffic worker reports; over several sites (cloud without "
+                    "?site=) the mean over the sites; null when no coverage was ever reported")
 
 
 class Page(BaseModel, Generic[T]):
@@ -125,6 +129,8 @@ class SubscriptionFilters(BaseModel):
     max_depth_km: float | None = Field(default=None, allow_inf_nan=False)
     status: list[Literal["new", "update", "final"]] | None = None
     kinds: list[str] | None = None
+    site: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$",
+                             description="cloud: only alerts from this site (edge id)")
 
 
 SubscriptionIn.model_rebuild()
@@ -144,7 +150,8 @@ class AlertOut(BaseModel):
     type: str
     seq: int
     kind: str
-    id: str
+    id: str = Field(description="event id; on the cloud <site>/<id>")
+    site_id: str = Field(default="", description="originating site on the cloud ('' on an edge)")
     version: int
     message_type: str
     sent: str

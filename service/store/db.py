@@ -8,6 +8,7 @@ serialise on the busy timeout instead of failing on lock upgrade.
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
@@ -31,6 +32,19 @@ def parse_url(url: str | Path) -> tuple[str, str]:
 
 
 _QMARK = re.compile(r"\?")
+
+
+def gcdist_deg(lat1: float | None, lon1: float | None, lat2: float | None, lon2: float | None) -> float | None:
+    """Great-circle distance in degrees (haversine); ``None`` if any input is ``None``.
+
+    Registered as the SQL function ``dasedge_gcdist_deg`` on SQLite; PostgreSQL
+    has the same function from migration 3.
+    """
+    if lat1 is None or lon1 is None or lat2 is None or lon2 is None:
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
 
 
 class Database:
@@ -63,6 +77,7 @@ class Database:
             c.execute(f"PRAGMA synchronous={self.synchronous}")
             c.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             c.execute("PRAGMA foreign_keys=ON")
+            c.create_function("dasedge_gcdist_deg", 4, gcdist_deg, deterministic=True)
             return c
         import psycopg
         from psycopg.rows import dict_row

@@ -54,8 +54,9 @@ def interval_stats(
     -------
     list of dict
         Rows ordered by (interval_start, direction, class) with the fields of
-        conventions.md §2; ``completeness_pct`` is ``None`` (unknown from
-        vehicles alone).
+        conventions.md §2; ``completeness_pct`` is ``None`` here (unknown from
+        vehicles alone: the store fills it from the pipeline's coverage spans,
+        ``Store.completeness_pct``).
     """
     t_ns = np.asarray(t_ns, dtype=np.int64)
     if t_ns.size == 0:

@@ -62,11 +62,12 @@ import numpy as np
 from dasedge.records import ModalFrequency, Pick, SeismicEvent, TrafficEvent, Vehicle
 
 from .db import Database
-from .migrations import MIGRATIONS, dialect_sql
+from .migrations import MIGRATIONS, statements
 from .stats import interval_stats
 
 #: outbox priorities (higher = more important; 2 is never dropped)
-PRIORITY = {"pick": 0, "modal": 0, "traffic_event": 1, "interval_stats": 1, "vehicle": 2, "event": 2}
+PRIORITY = {"pick": 0, "modal": 0, "traffic_event": 1, "interval_stats": 1, "coverage": 1, "vehicle": 2,
+            "event": 2}
 
 _CHUNK = 400
 
@@ -124,10 +125,15 @@ class Store:
     def migrate(self) -> list[int]:
         """Apply missing migrations; returns the numbers applied."""
         db = self.db
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "name TEXT NOT NULL, applied_ns BIGINT NOT NULL)"
-        )
+        with db.tx():
+            # under the same advisory lock as the migrations: concurrent first opens (several
+            # uvicorn workers) otherwise race in CREATE TABLE IF NOT EXISTS on PostgreSQL
+            if self.dialect == "postgresql":
+                db.execute("SELECT pg_advisory_xact_lock(4242)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_ns BIGINT NOT NULL)"
+            )
         applied = []
         for number, name, stmts in MIGRATIONS:
             with db.tx():
@@ -135,8 +141,8 @@ class Store:
                     db.execute("SELECT pg_advisory_xact_lock(4242)")
                 if db.fetchone("SELECT version FROM schema_migrations WHERE version = ?", (number,)):
                     continue
-                for s in stmts:
-                    db.execute(dialect_sql(s, self.dialect))
+                for s in statements(stmts, self.dialect):
+                    db.execute(s)
                 db.execute(
                     "INSERT INTO schema_migrations (version, name, applied_ns) VALUES (?, ?, ?)",
                     (number, name, now_ns()),
@@ -167,7 +173,7 @@ class Store:
         keys: list[str],
         docs: list[dict],
         site_id: str,
-        pk: tuple[str, ...] = ("id",),
+        pk: tuple[str, ...] = ("site_id", "id"),
     ) -> int:
         """Upsert ``rows`` (tuples in ``cols`` order, incl. ``doc`` last); skip unchanged.
 
@@ -203,10 +209,10 @@ class Store:
         return tuple(row[cols.index(c)] for c in pk)
 
     def _existing_docs(self, table, pk, chunk, cols, site_id) -> dict[tuple, str]:
-        if pk == ("id",):
+        if pk == ("site_id", "id"):
             ids = [r[cols.index("id")] for r in chunk]
-            q = f"SELECT id, doc FROM {table} WHERE id IN ({', '.join('?' * len(ids))})"
-            return {(r["id"],): r["doc"] for r in self.db.fetchall(q, ids)}
+            q = f"SELECT id, doc FROM {table} WHERE site_id = ? AND id IN ({', '.join('?' * len(ids))})"
+            return {(site_id, r["id"]): r["doc"] for r in self.db.fetchall(q, [site_id, *ids])}
         # composite key (interval_stats): fetch the span of the chunk
         starts = [r[cols.index("interval_start_ns")] for r in chunk]
         q = (
@@ -404,10 +410,12 @@ class Store:
         t_now = now_ns()
         sql = (
             "INSERT INTO events (id, site_id, fiber_id, origin_ns, magnitude, depth_m, version, status, "
-            "updated_ns, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "site_id = excluded.site_id, fiber_id = excluded.fiber_id, origin_ns = excluded.origin_ns, "
+            "updated_ns, doc, latitude, longitude) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (site_id, id) DO UPDATE SET "
+            "fiber_id = excluded.fiber_id, origin_ns = excluded.origin_ns, "
             "magnitude = excluded.magnitude, depth_m = excluded.depth_m, version = excluded.version, "
-            "status = excluded.status, updated_ns = excluded.updated_ns, doc = excluded.doc "
+            "status = excluded.status, updated_ns = excluded.updated_ns, doc = excluded.doc, "
+            "latitude = excluded.latitude, longitude = excluded.longitude "
             "WHERE excluded.version > events.version"
         )
         with self.db.tx():
@@ -417,7 +425,8 @@ class Store:
                 have = {
                     r["id"]: int(r["version"])
                     for r in self.db.fetchall(
-                        f"SELECT id, version FROM events WHERE id IN ({', '.join('?' * len(ids))})", ids
+                        f"SELECT id, version FROM events WHERE site_id = ? AND id IN ({', '.join('?' * len(ids))})",
+                        [site_id, *ids],
                     )
                 }
                 # within one batch keep the highest version per id
@@ -435,10 +444,11 @@ class Store:
                     self.db.execute(
                         sql,
                         (eid, site_id, d["fiber_id"], t, d.get("magnitude"), d.get("depth_m"), v,
-                         d.get("status", "new"), t_now, doc),
+                         d.get("status", "new"), t_now, doc, d.get("latitude"), d.get("longitude")),
                     )
                     self._outbox_add("event", [(f"{eid}:{v}", doc)], site_id)
-                    alerts.append(self._add_alert("event", eid, v, {**d, "site_id": site_id} if site_id else d))
+                    alerts.append(self._add_alert("event", eid, v, {**d, "site_id": site_id} if site_id else d,
+                                                  site_id=site_id))
             self._outbox_enforce()
         return alerts
 
@@ -484,27 +494,34 @@ class Store:
         return out
 
     # ---------------------------------------------------------------- alerts
-    def _add_alert(self, kind: str, ref_id: str, version: int, doc: dict) -> dict[str, Any]:
+    def _add_alert(self, kind: str, ref_id: str, version: int, doc: dict, *, site_id: str = "") -> dict[str, Any]:
         t = now_ns()
         seq = self.db.scalar(
-            "INSERT INTO alerts (kind, ref_id, version, created_ns, doc) VALUES (?, ?, ?, ?, ?) RETURNING seq",
-            (kind, ref_id, int(version), t, _dumps(doc)),
+            "INSERT INTO alerts (kind, ref_id, version, created_ns, doc, site_id) VALUES (?, ?, ?, ?, ?, ?) "
+            "RETURNING seq",
+            (kind, ref_id, int(version), t, _dumps(doc), site_id),
         )
-        return {"seq": int(seq), "kind": kind, "ref_id": ref_id, "version": int(version), "created_ns": t, "doc": doc}
+        return {"seq": int(seq), "kind": kind, "ref_id": ref_id, "version": int(version), "created_ns": t,
+                "doc": doc, "site_id": site_id}
 
-    def alerts_after(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
+    def alerts_after(self, seq: int, limit: int = 100, *, site_id: str | None = None) -> list[dict[str, Any]]:
+        """Alerts with a sequence above ``seq`` (oldest first); ``site_id`` keeps one site's alerts."""
+        where = " AND site_id = ?" if site_id is not None else ""
+        params = (int(seq), *((site_id,) if site_id is not None else ()), int(limit))
         rows = self.db.fetchall(
-            "SELECT seq, kind, ref_id, version, created_ns, doc FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?",
-            (int(seq), int(limit)),
+            "SELECT seq, kind, ref_id, version, created_ns, doc, site_id FROM alerts WHERE seq > ?"
+            f"{where} ORDER BY seq LIMIT ?",
+            params,
         )
         for r in rows:
             r["doc"] = json.loads(r["doc"])
         return rows
 
-    def alerts_for(self, ref_id: str) -> list[dict[str, Any]]:
-        """All alerts of one event (or other referenced record), oldest first."""
+    def alerts_for(self, ref_id: str, *, site_id: str = "") -> list[dict[str, Any]]:
+        """All alerts of one event (or other referenced record) of one site, oldest first."""
         rows = self.db.fetchall(
-            "SELECT seq, kind, ref_id, version, created_ns, doc FROM alerts WHERE ref_id = ? ORDER BY seq", (ref_id,)
+            "SELECT seq, kind, ref_id, version, created_ns, doc, site_id FROM alerts WHERE ref_id = ? AND site_id = ? "
+            "ORDER BY seq", (ref_id, site_id)
         )
         for r in rows:
             r["doc"] = json.loads(r["doc"])
@@ -570,20 +587,37 @@ class Store:
                     "updated_ns) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subscription_id, alert_seq) DO NOTHING",
                     rows,
                 )
-                self.db.execute("UPDATE subscriptions SET after_seq = ? WHERE id = ?", (alerts[-1]["seq"], sub["id"]))
+                # never move backwards when another process (uvicorn worker) got further meanwhile
+                self.db.execute("UPDATE subscriptions SET after_seq = ? WHERE id = ? AND after_seq < ?",
+                                (alerts[-1]["seq"], sub["id"], alerts[-1]["seq"]))
             n += len(rows)
         return n
 
-    def due_deliveries(self, *, limit: int = 50, at_ns: int | None = None) -> list[dict]:
-        """Pending deliveries whose next attempt is due, joined with subscription and alert."""
+    def due_deliveries(self, *, limit: int = 50, at_ns: int | None = None, lease_s: float = 60.0) -> list[dict]:
+        """Claim pending deliveries whose next attempt is due, joined with subscription and alert.
+
+        Claiming moves ``next_attempt_ns`` ``lease_s`` into the future in the same
+        transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN
+        IMMEDIATE`` serialises), so several dispatchers - e.g. one per uvicorn
+        worker process - never attempt the same delivery concurrently; the
+        attempt's outcome (``update_delivery``) replaces the lease, and a
+        dispatcher that dies mid-attempt lets the lease expire (retried).
+        """
         t = now_ns() if at_ns is None else at_ns
-        rows = self.db.fetchall(
-            "SELECT d.id, d.subscription_id, d.alert_seq, d.attempts, s.url, s.format, s.secret, "
-            "a.kind, a.ref_id, a.version, a.created_ns, a.doc FROM deliveries d "
-            "JOIN subscriptions s ON s.id = d.subscription_id JOIN alerts a ON a.seq = d.alert_seq "
-            "WHERE d.status = 'pending' AND d.next_attempt_ns <= ? ORDER BY d.next_attempt_ns, d.id LIMIT ?",
-            (t, int(limit)),
-        )
+        lock = " FOR UPDATE OF d SKIP LOCKED" if self.dialect == "postgresql" else ""
+        with self.db.tx():
+            rows = self.db.fetchall(
+                "SELECT d.id, d.subscription_id, d.alert_seq, d.attempts, s.url, s.format, s.secret, "
+                "a.kind, a.ref_id, a.version, a.created_ns, a.doc, a.site_id FROM deliveries d "
+                "JOIN subscriptions s ON s.id = d.subscription_id JOIN alerts a ON a.seq = d.alert_seq "
+                "WHERE d.status = 'pending' AND d.next_attempt_ns <= ? ORDER BY d.next_attempt_ns, d.id LIMIT ?"
+                + lock,
+                (t, int(limit)),
+            )
+            if rows:
+                until = t + int(lease_s * 1e9)
+                self.db.executemany("UPDATE deliveries SET next_attempt_ns = ? WHERE id = ?",
+                                    [(until, r["id"]) for r in rows])
         for r in rows:
             r["doc"] = json.loads(r["doc"])
         return rows
@@ -698,6 +732,81 @@ class Store:
             r["ok"] = bool(r["ok"])
         return rows
 
+    # --------------------------------------------------------------- coverage
+    def add_coverage(self, stream: str, t0_ns: int, t1_ns: int, *, site_id: str = "",
+                     outbox: bool = True) -> None:
+        """Record that ``stream`` (a pipeline component, e.g. ``"traffic-worker"``) processed data
+        time ``[t0_ns, t1_ns)``; merged with overlapping or touching spans already stored.
+
+        On an edge store the span is also queued for the cloud (outbox kind ``coverage``).
+        """
+        t0, t1 = int(t0_ns), int(t1_ns)
+        if t1 <= t0:
+            return
+        with self.db.tx():
+            rows = self.db.fetchall(
+                "SELECT t0_ns, t1_ns FROM coverage WHERE site_id = ? AND stream = ? AND t1_ns >= ? AND t0_ns <= ?",
+                (site_id, stream, t0, t1),
+            )
+            if rows:
+                lo = min(t0, *(int(r["t0_ns"]) for r in rows))
+                hi = max(t1, *(int(r["t1_ns"]) for r in rows))
+                if lo == int(rows[0]["t0_ns"]) and hi == int(rows[0]["t1_ns"]) and len(rows) == 1:
+                    return  # already covered
+                self.db.execute(
+                    "DELETE FROM coverage WHERE site_id = ? AND stream = ? AND t1_ns >= ? AND t0_ns <= ?",
+                    (site_id, stream, t0, t1),
+                )
+                t0, t1 = lo, hi
+            self.db.execute("INSERT INTO coverage (site_id, stream, t0_ns, t1_ns) VALUES (?, ?, ?, ?)",
+                            (site_id, stream, t0, t1))
+            if self.outbox_enabled and outbox:
+                rec = {"stream": stream, "t0_ns": int(t0_ns), "t1_ns": int(t1_ns)}
+                self._outbox_add("coverage", [(f"{stream}:{int(t0_ns)}:{int(t1_ns)}", _dumps(rec))], site_id)
+                self._outbox_enforce()
+
+    def get_coverage(self, stream: str, *, start_ns: int, end_ns: int,
+                     site_id: str | None = None) -> dict[str, list[tuple[int, int]]]:
+        """Covered spans overlapping ``[start_ns, end_ns)`` per site: ``{site_id: [(t0, t1), ...]}``."""
+        where = " AND site_id = ?" if site_id is not None else ""
+        rows = self.db.fetchall(
+            "SELECT site_id, t0_ns, t1_ns FROM coverage WHERE stream = ? AND t1_ns > ? AND t0_ns < ?"
+            f"{where} ORDER BY site_id, t0_ns",
+            (stream, int(start_ns), int(end_ns), *((site_id,) if site_id is not None else ())),
+        )
+        out: dict[str, list[tuple[int, int]]] = {}
+        for r in rows:
+            out.setdefault(r["site_id"], []).append((int(r["t0_ns"]), int(r["t1_ns"])))
+        return out
+
+    def completeness_pct(self, bin_starts_ns: Sequence[int], interval_s: int, *, stream: str = "traffic-worker",
+                         site_id: str | None = None) -> np.ndarray:
+        """Completeness of each interval ``[start, start + interval_s)``, in percent.
+
+        Definition: the share of the interval's duration for which ``stream``
+        processed data (its recorded coverage spans).  Over several sites
+        (cloud, no site filter) it is the mean over the sites that report
+        coverage for ``stream``.  ``NaN`` where no site reports coverage at all
+        for the requested range (unknown, e.g. a store filled without a worker).
+        """
+        starts = np.asarray(bin_starts_ns, dtype=np.int64)
+        out = np.full(starts.size, np.nan)
+        if starts.size == 0:
+            return out
+        step = int(interval_s) * 1_000_000_000
+        sw = " AND site_id = ?" if site_id is not None else ""
+        sp = (stream, *((site_id,) if site_id is not None else ()))
+        sites = [r["site_id"] for r in self.db.fetchall(f"SELECT DISTINCT site_id FROM coverage WHERE stream = ?{sw}", sp)]
+        if not sites:
+            return out  # this stream never reported coverage: unknown
+        cov = self.get_coverage(stream, start_ns=int(starts.min()), end_ns=int(starts.max()) + step, site_id=site_id)
+        acc = np.zeros(starts.size)
+        for spans in cov.values():
+            a = np.array([t for t, _ in spans], dtype=np.int64)
+            b = np.array([t for _, t in spans], dtype=np.int64)
+            acc += (_covered_upto(starts + step, a, b) - _covered_upto(starts, a, b)) / step
+        return np.round(100.0 * np.minimum(acc / len(sites), 1.0), 3)
+
     # ---------------------------------------------------------------- queries
     @staticmethod
     def _where(conds: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
@@ -763,6 +872,10 @@ class Store:
         with that ``interval_s``; ``"vehicles"`` aggregates vehicles on the
         fly (bins aligned on multiples of ``interval_s`` since the epoch);
         ``"auto"`` uses stored rows when any exist in the range, else vehicles.
+
+        ``completeness_pct`` of rows computed from vehicles (and of stored rows
+        that lack it) comes from the traffic worker's coverage spans, see
+        :meth:`completeness_pct`; ``None`` when no coverage was ever reported.
         """
         if source in ("auto", "stored"):
             where, params = self._where([
@@ -772,10 +885,19 @@ class Store:
             ])
             where += " AND vehicle_class <> ''" if by_class else " AND vehicle_class = ''"
             rows = self.db.fetchall(
-                f"SELECT doc FROM interval_stats{where} ORDER BY interval_start_ns, direction, vehicle_class "
-                "LIMIT ? OFFSET ?", [*params, int(limit), int(offset)],
+                f"SELECT doc, interval_start_ns, completeness_pct FROM interval_stats{where} "
+                "ORDER BY interval_start_ns, direction, vehicle_class LIMIT ? OFFSET ?", [*params, int(limit), int(offset)],
             )
             if rows or source == "stored":
+                missing = [i for i, r in enumerate(rows) if r["completeness_pct"] is None]
+                if missing:
+                    comp = self.completeness_pct([rows[i]["interval_start_ns"] for i in missing], interval_s,
+                                                 site_id=site_id)
+                    for i, c in zip(missing, comp.tolist()):
+                        if c == c:  # not NaN
+                            d = json.loads(rows[i]["doc"])
+                            d["completeness_pct"] = c
+                            rows[i]["doc"] = _dumps(d)
                 return [r["doc"] if raw else json.loads(r["doc"]) for r in rows], "stored"
         step = int(interval_s) * 1_000_000_000
         aligned = (int(start_ns) // step) * step
@@ -783,9 +905,11 @@ class Store:
                                   site_id=site_id)
         out = interval_stats(arr["t_ns"], arr["direction"], arr["vehicle_class"], arr["speed_kmh"],
                              start_ns=aligned, interval_s=int(interval_s), by_class=by_class)
-        for r in out:
-            r.pop("interval_start_ns", None)
         out = out[offset : offset + limit]
+        comp = self.completeness_pct([r["interval_start_ns"] for r in out], interval_s, site_id=site_id).tolist()
+        for r, c in zip(out, comp):
+            r.pop("interval_start_ns", None)
+            r["completeness_pct"] = None if c != c else c
         return ([_dumps(r) for r in out] if raw else out), "vehicles"
 
     def query_traffic_events(
@@ -828,21 +952,62 @@ class Store:
         self, *, start_ns: int | None = None, end_ns: int | None = None, min_magnitude: float | None = None,
         max_magnitude: float | None = None, min_depth_m: float | None = None, max_depth_m: float | None = None,
         updated_after_ns: int | None = None, event_id: str | None = None, site_id: str | None = None,
+        min_latitude: float | None = None, max_latitude: float | None = None,
+        min_longitude: float | None = None, max_longitude: float | None = None,
+        latitude: float | None = None, longitude: float | None = None,
+        min_radius_deg: float | None = None, max_radius_deg: float | None = None,
         orderby: str = "time", limit: int = 1000, offset: int = 0, count: bool = True, raw: bool = False,
     ) -> tuple[list, int | None]:
-        """fdsnws-style event query (``offset`` here is 0-based; depths in metres)."""
+        """fdsnws-style event query (``offset`` here is 0-based; depths in metres).
+
+        Geographic filters follow fdsnws-event: a box (``min/max_latitude``,
+        ``min/max_longitude``; ``min_longitude > max_longitude`` is a box across
+        the antimeridian) and a ring around ``latitude``/``longitude`` between
+        ``min_radius_deg`` and ``max_radius_deg`` (great-circle degrees).  Events
+        without a location never match a geographic filter.
+        """
         if orderby not in self._EVENT_ORDER:
             raise ValueError(f"orderby must be one of {sorted(self._EVENT_ORDER)}")
-        where, params = self._where([
+        conds: list[tuple[str, Any]] = [
             ("origin_ns >= ?", start_ns), ("origin_ns <= ?", end_ns), ("magnitude >= ?", min_magnitude),
             ("magnitude <= ?", max_magnitude), ("depth_m >= ?", min_depth_m), ("depth_m <= ?", max_depth_m),
             ("updated_ns > ?", updated_after_ns), ("id = ?", event_id), ("site_id = ?", site_id),
-        ])
+            ("latitude >= ?", min_latitude), ("latitude <= ?", max_latitude),
+        ]
+        where, params = self._where(conds)
+        extra: list[str] = []
+        if min_longitude is not None and max_longitude is not None and min_longitude > max_longitude:
+            extra.append("(longitude >= ? OR longitude <= ?)")
+            params += [min_longitude, max_longitude]
+        else:
+            for clause, v in (("longitude >= ?", min_longitude), ("longitude <= ?", max_longitude)):
+                if v is not None:
+                    extra.append(clause)
+                    params.append(v)
+        if min_radius_deg is not None or max_radius_deg is not None:
+            if latitude is None or longitude is None:
+                raise ValueError("minradius/maxradius need latitude and longitude")
+            dist = "dasedge_gcdist_deg(?, ?, latitude, longitude)"
+            for op, v in ((">=", min_radius_deg), ("<=", max_radius_deg)):
+                if v is not None:
+                    extra.append(f"latitude IS NOT NULL AND {dist} {op} ?")
+                    params += [float(latitude), float(longitude), float(v)]
+        if extra:
+            where = (where + " AND " if where else " WHERE ") + " AND ".join(extra)
         return self._page("events", where, params, self._EVENT_ORDER[orderby], limit, offset, count, raw)
 
-    def get_event(self, event_id: str) -> dict | None:
-        r = self.db.fetchone("SELECT doc FROM events WHERE id = ?", (event_id,))
+    def get_event(self, event_id: str, site_id: str | None = None) -> dict | None:
+        """The latest version of one event; ``site_id=None`` matches any site (first by site)."""
+        if site_id is None:
+            r = self.db.fetchone("SELECT doc FROM events WHERE id = ? ORDER BY site_id LIMIT 1", (event_id,))
+        else:
+            r = self.db.fetchone("SELECT doc FROM events WHERE site_id = ? AND id = ?", (site_id, event_id))
         return None if r is None else json.loads(r["doc"])
+
+    def event_sites(self, event_id: str) -> list[str]:
+        """Sites holding an event with this id (cloud: ids are unique per site only)."""
+        return [r["site_id"] for r in self.db.fetchall(
+            "SELECT site_id FROM events WHERE id = ? ORDER BY site_id", (event_id,))]
 
     def last_data_ns(self) -> int | None:
         """Latest record time over vehicles, picks and events (``None`` if empty)."""
@@ -853,6 +1018,15 @@ class Store:
         ]
         vals = [int(v) for v in vals if v is not None]
         return max(vals) if vals else None
+
+
+def _covered_upto(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Covered time before each ``t`` by the disjoint sorted spans ``[a_i, b_i)`` (vectorised)."""
+    cum = np.concatenate([[0], np.cumsum(b - a)])
+    k = np.searchsorted(a, t, side="right")  # spans starting at or before t
+    last = np.maximum(k - 1, 0)
+    part = np.where(k > 0, np.clip(np.minimum(t, b[last]) - a[last], 0, None), 0)
+    return cum[last] * (k > 0) + part
 
 
 def _iso(ns: int) -> str:

@@ -82,7 +82,7 @@ def test_ingest_is_idempotent_and_keeps_highest_event_version(cloud):
     assert json.loads(row["doc"])["status"] == "update"
     # stored docs equal what the edge sent
     got = {json.loads(r["doc"])["id"]: json.loads(r["doc"]) for r in cloud.store.db.fetchall("SELECT doc FROM vehicles")}
-    assert got == {d["id"]: d for d in vs}
+    assert got == {d["id"]: {**d, "site_id": "site-a"} for d in vs}  # plus the site they came from
     # two cloud alerts (v1 and v2), fanned out from the alerts table
     assert [a["version"] for a in cloud.store.alerts_after(0)] == [1, 2]
 

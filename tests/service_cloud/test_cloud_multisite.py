@@ -137,7 +137,7 @@ def test_multisite_queries_and_alert_fanout(cloud, tmp_path):
         _push_all(edge_a, cloud, key_a, "site-a")
         t.join(20)
         assert seen, "no SSE alert received"
-        assert seen[0]["id"] == ev_b.id and seen[0]["version"] == 2
+        assert seen[0]["id"] == f"site-b/{ev_b.id}" and seen[0]["site_id"] == "site-b" and seen[0]["version"] == 2
         assert seen[0]["event"]["magnitude"] == 3.6 and seen[0]["event"]["site_id"] == "site-b"
         t_end = time.monotonic() + 20
         while not rcv.got and time.monotonic() < t_end:

@@ -22,14 +22,21 @@ from service.pusher import PushError, Pusher, backoff_delay
 from .helpers import T0, FaultProxy, make_event, make_picks, make_traffic_event, make_vehicles
 
 
-def _edge_docs(store, table: str) -> dict[str, dict]:
-    return {json.loads(r["doc"])["id"]: json.loads(r["doc"]) for r in store.db.fetchall(f"SELECT doc FROM {table}")}
+def _edge_docs(store, table: str, site: str | None = None) -> dict[str, dict]:
+    """Docs by id; with ``site`` (cloud) each doc must name that site, which is then removed."""
+    out = {}
+    for r in store.db.fetchall(f"SELECT doc FROM {table}"):
+        d = json.loads(r["doc"])
+        if site is not None:
+            assert d.pop("site_id") == site
+        out[d["id"]] = d
+    return out
 
 
 def _assert_same(edge, cloud, site: str) -> None:
     for table in ("vehicles", "picks", "events", "traffic_events"):
         e = _edge_docs(edge, table)
-        c = _edge_docs(cloud.store, table)
+        c = _edge_docs(cloud.store, table, site)
         assert c == e, f"{table}: {len(c)} at the cloud vs {len(e)} at the edge"
         n_rows = cloud.count(table, site)
         assert n_rows == len(e)  # no duplicate rows

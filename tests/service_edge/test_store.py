@@ -17,12 +17,14 @@ def test_sqlite_pragmas_and_migrations(tmp_path):
     s = open_store(f"sqlite:///{tmp_path}/a/b.sqlite", synchronous="FULL")
     assert s.db.scalar("PRAGMA journal_mode") == "wal"
     assert s.db.scalar("PRAGMA synchronous") == 2  # FULL
-    assert s.schema_version() == 1
+    from service.store.migrations import MIGRATIONS
+
+    assert s.schema_version() == MIGRATIONS[-1][0]
     assert s.migrate() == []  # nothing left to apply
     s.close()
     s2 = open_store(tmp_path / "a" / "b.sqlite")
     assert s2.db.scalar("PRAGMA synchronous") == 1  # NORMAL
-    assert s2.db.scalar("SELECT COUNT(*) FROM schema_migrations") == 1
+    assert s2.db.scalar("SELECT COUNT(*) FROM schema_migrations") == len(MIGRATIONS)
     s2.close()
 
 

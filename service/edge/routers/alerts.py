@@ -13,6 +13,8 @@ from service.edge.deps import AUTH_RESPONSES, get_store
 from service.edge.models import AlertOut
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
+SiteQ = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                    description="cloud: only alerts from this site (edge id)")]
 
 
 @router.get(
@@ -26,8 +28,12 @@ async def stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="resume after this sequence (as Last-Event-ID)")] = None,
     keepalive_s: Annotated[float, Query(ge=0.05, le=300, allow_inf_nan=False)] = 15.0,
+    site: SiteQ = None,
 ):
     """Live alerts as Server-Sent Events.
+
+    ``?site=`` (cloud) keeps only the alerts of one site; ``Last-Event-ID``
+    then resumes that site's alerts after the sequence.
 
     Reconnect with the ``Last-Event-ID`` header (or ``?after=``) to receive
     every alert after that sequence (replayed from the store) before live
@@ -43,7 +49,7 @@ async def stream(
 
     async def gen():
         first = True
-        async for a in broker.stream(resume, keepalive_s=keepalive_s):
+        async for a in broker.stream(resume, keepalive_s=keepalive_s, site=site):
             if first:  # subscribed: from here on no alert can be missed
                 first = False
                 yield b"retry: 2000\n: connected\n\n"
@@ -61,6 +67,7 @@ def recent(
     request: Request, _key: ReadKey,
     after: Annotated[int, Query(ge=0, le=2**62, description="return alerts with a larger sequence")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    site: SiteQ = None,
 ):
-    """Alerts after a sequence number (polling alternative to the stream)."""
-    return [alert_json(a) for a in get_store(request).alerts_after(after, limit)]
+    """Alerts after a sequence number (polling alternative to the stream); ``?site=`` as on the stream."""
+    return [alert_json(a) for a in get_store(request).alerts_after(after, limit, site_id=site)]

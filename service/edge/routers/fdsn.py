@@ -5,10 +5,21 @@ Supported ``query`` parameters: ``starttime``/``start``, ``endtime``/``end``,
 ``maxdepth`` (km), ``updatedafter``, ``eventid``, ``orderby``
 (time|time-asc|magnitude|magnitude-asc), ``limit``, ``offset`` (1-based),
 ``includearrivals`` (picks in QuakeML), ``format`` (xml = QuakeML 1.2 via
-ObsPy, text, json = GeoJSON), ``nodata`` (204|404).  Geographic box/radius
-filters are not supported (a DAS edge box covers one fiber).  Bad parameters
-answer 422 with a message (FDSN clients treat any 4xx as an error).
-``version`` and ``application.wadl`` are public; ``query`` needs a read key.
+ObsPy, text, json = GeoJSON), ``nodata`` (204|404); geographic box
+``minlatitude``/``minlat``, ``maxlatitude``/``maxlat``, ``minlongitude``/``minlon``,
+``maxlongitude``/``maxlon`` (``minlongitude > maxlongitude`` crosses the
+antimeridian) and radius ``latitude``/``lat``, ``longitude``/``lon``,
+``minradius``, ``maxradius`` (great-circle degrees; centre defaults 0, 0 as in
+the spec); ``includeallorigins`` and ``includeallmagnitudes`` are accepted
+(every event has exactly one origin and one magnitude, its latest version).
+Events without a location never match a geographic filter.
+
+Identity: on the cloud an event is ``(site, id)``; its ``EventID`` /
+publicID there is ``<site>/<id>`` and ``eventid=<site>/<id>`` selects it
+(a bare id matches that id on every site).  On an edge box ids are bare.
+Bad parameters answer 422 with a message (FDSN clients treat any 4xx as an
+error).  ``version`` and ``application.wadl`` are public; ``query`` needs a
+read key.
 """
 
 from __future__ import annotations
@@ -40,6 +51,16 @@ WADL = f"""<?xml version="1.0" encoding="UTF-8"?>
           <param name="maxmagnitude" style="query" type="xsd:double"/>
           <param name="mindepth" style="query" type="xsd:double"/>
           <param name="maxdepth" style="query" type="xsd:double"/>
+          <param name="minlatitude" style="query" type="xsd:double"/>
+          <param name="maxlatitude" style="query" type="xsd:double"/>
+          <param name="minlongitude" style="query" type="xsd:double"/>
+          <param name="maxlongitude" style="query" type="xsd:double"/>
+          <param name="latitude" style="query" type="xsd:double" default="0.0"/>
+          <param name="longitude" style="query" type="xsd:double" default="0.0"/>
+          <param name="minradius" style="query" type="xsd:double" default="0.0"/>
+          <param name="maxradius" style="query" type="xsd:double" default="180.0"/>
+          <param name="includeallorigins" style="query" type="xsd:boolean" default="false"/>
+          <param name="includeallmagnitudes" style="query" type="xsd:boolean" default="false"/>
           <param name="updatedafter" style="query" type="xsd:dateTime"/>
           <param name="eventid" style="query" type="xsd:string"/>
           <param name="includearrivals" style="query" type="xsd:boolean" default="false"/>
@@ -70,6 +91,24 @@ def _pick(a, b):
     return a if a is not None else b
 
 
+_LAT = Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False, description="degrees")]
+_LON = Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False, description="degrees")]
+_RAD = Annotated[float | None, Query(ge=0, le=180, allow_inf_nan=False, description="great-circle degrees")]
+
+
+def split_event_id(eventid: str) -> tuple[str | None, str]:
+    """``"<site>/<id>"`` -> ``(site, id)``; a bare id -> ``(None, id)`` (site ids never contain ``/``)."""
+    if "/" in eventid:
+        site, _, rid = eventid.partition("/")
+        return site, rid
+    return None, eventid
+
+
+def public_docs(docs: list[dict]) -> list[dict]:
+    """Docs with the cloud identity ``<site>/<id>`` as their id (edge docs, without a site, unchanged)."""
+    return [{**d, "id": f"{d['site_id']}/{d['id']}"} if d.get("site_id") else d for d in docs]
+
+
 @router.get(
     "/query",
     responses={
@@ -88,7 +127,13 @@ def query(
     mindepth: Annotated[float | None, Query(allow_inf_nan=False, description="km")] = None,
     maxdepth: Annotated[float | None, Query(allow_inf_nan=False, description="km")] = None,
     updatedafter: _T = None,
-    eventid: Annotated[str | None, Query(max_length=128)] = None,
+    minlatitude: _LAT = None, minlat: _LAT = None, maxlatitude: _LAT = None, maxlat: _LAT = None,
+    minlongitude: _LON = None, minlon: _LON = None, maxlongitude: _LON = None, maxlon: _LON = None,
+    latitude: _LAT = None, lat: _LAT = None, longitude: _LON = None, lon: _LON = None,
+    minradius: _RAD = None, maxradius: _RAD = None,
+    eventid: Annotated[str | None, Query(max_length=330, description="<id>, or <site>/<id> on the cloud")] = None,
+    includeallorigins: bool = False,
+    includeallmagnitudes: bool = False,
     includearrivals: bool = False,
     orderby: Literal["time", "time-asc", "magnitude", "magnitude-asc"] = "time",
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
@@ -96,32 +141,59 @@ def query(
     format: Literal["xml", "text", "json"] = "xml",
     nodata: Literal["204", "404"] = "204",
 ):
-    """fdsnws-event ``query``."""
+    """fdsnws-event ``query`` (geographic box and radius filters in degrees; see the module notes)."""
     t0, t1 = to_ns(_pick(starttime, start)), to_ns(_pick(endtime, end))
-    if eventid is not None and any(v is not None for v in (t0, t1, minmagnitude, minmag, maxmagnitude, maxmag,
-                                                             mindepth, maxdepth, updatedafter)):
+    box = (_pick(minlatitude, minlat), _pick(maxlatitude, maxlat), _pick(minlongitude, minlon),
+           _pick(maxlongitude, maxlon))
+    clat, clon = _pick(latitude, lat), _pick(longitude, lon)
+    filters = (t0, t1, minmagnitude, minmag, maxmagnitude, maxmag, mindepth, maxdepth, updatedafter, *box,
+               clat, clon, minradius, maxradius)
+    if eventid is not None and any(v is not None for v in filters):
         raise HTTPException(status_code=422, detail="eventid cannot be combined with other filters")
     if t0 is not None and t1 is not None and t1 < t0:
         raise HTTPException(status_code=422, detail="endtime is before starttime")
+    if box[0] is not None and box[1] is not None and box[1] < box[0]:
+        raise HTTPException(status_code=422, detail="maxlatitude is below minlatitude")
+    if minradius is not None and maxradius is not None and maxradius < minradius:
+        raise HTTPException(status_code=422, detail="maxradius is below minradius")
+    radius = minradius is not None or maxradius is not None
+    if (clat is not None or clon is not None) and not radius:
+        raise HTTPException(status_code=422, detail="latitude/longitude need minradius and/or maxradius")
+    site_id = None
+    if eventid is not None:
+        site_id, eventid = split_event_id(eventid)
+        if site_id is not None and not site_id:
+            raise HTTPException(status_code=422, detail="eventid: empty site before '/'")
     store = get_store(request)
+    kw = {"site_id": site_id} if site_id is not None else {}
     docs, _ = store.query_events(
         start_ns=t0, end_ns=t1, min_magnitude=_pick(minmagnitude, minmag), max_magnitude=_pick(maxmagnitude, maxmag),
         min_depth_m=None if mindepth is None else mindepth * 1000.0,
         max_depth_m=None if maxdepth is None else maxdepth * 1000.0,
         updated_after_ns=to_ns(updatedafter), event_id=eventid, orderby=orderby,
-        limit=limit or 100_000, offset=offset - 1, count=False,
+        min_latitude=box[0], max_latitude=box[1], min_longitude=box[2], max_longitude=box[3],
+        latitude=(clat or 0.0) if radius else None, longitude=(clon or 0.0) if radius else None,
+        min_radius_deg=minradius, max_radius_deg=maxradius,
+        limit=limit or 100_000, offset=offset - 1, count=False, **kw,
     )
     if not docs:
         if nodata == "404":
             return PlainTextResponse("Error 404: no data\n", status_code=404)
         return Response(status_code=204)
+    picks = None
+    if includearrivals and format == "xml":
+        picks = {}
+        for d in docs:
+            sid = d.get("site_id") or ""
+            ps = store.query_picks(event_id=d["id"], site_id=sid, limit=10_000)[0]
+            if sid:  # pick ids are per site too; point them at the composite event id
+                ps = [{**p, "id": f"{sid}/{p['id']}", "event_id": f"{sid}/{d['id']}"} for p in ps]
+            picks[f"{sid}/{d['id']}" if sid else d["id"]] = ps
+    docs = public_docs(docs)
     if format == "text":
         return PlainTextResponse(fdsn_text(docs))
     if format == "json":
         return JSONResponse(geojson(docs))
-    picks = None
-    if includearrivals:
-        picks = {d["id"]: store.query_picks(event_id=d["id"], limit=10_000)[0] for d in docs}
     return Response(quakeml(docs, picks), media_type="application/xml")
 
 
