@@ -84,11 +84,13 @@ def slowness_grid(v_min_kmh: float, v_max_kmh: float, half_span_m: float, tol_s:
     return np.asarray(out)
 
 
-def hough_accumulator(img: FeatureImage, site: SiteConfig, x_ref: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hough_accumulator(img: FeatureImage, site: SiteConfig, x_ref: float,
+                      directions: tuple[int, ...] = (1, -1)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Accumulator ``A[dir, t_ref, p]`` (mean vote per stacked channel) and the slowness grid.
 
     Lines whose samples fall outside the window count only the channels inside,
     and cells with fewer than half the stacked channels inside are zeroed.
+    Only the ``directions`` given are computed (the other plane stays zero).
     """
     good = np.flatnonzero(img.good)
     if good.size > site.max_stack_channels:
@@ -111,6 +113,8 @@ def hough_accumulator(img: FeatureImage, site: SiteConfig, x_ref: float) -> tupl
     base = t_idx[:, None] + pad
     cols_p = np.arange(p.size)
     for k, d in enumerate((1, -1)):
+        if d not in directions:
+            continue
         for j in range(good.size):
             sh = np.round(d * p * (x[j] - x_ref) * img.fs).astype(np.int64)
             acc[k] += padded[j][base + sh[None, :]]
@@ -255,14 +259,152 @@ def detect_lines(img: FeatureImage, site: SiteConfig | None = None, x_ref: float
         x_ref = site.x_ref_m if site.x_ref_m is not None else 0.5 * (x_lo + x_hi)
     acc, p, _ = hough_accumulator(img, site, x_ref)
     ts = max(1, int(site.hough_t_step))
+    span = max(x_hi - x_lo, 1e-6)
+
+    def accept(ln: Line | None) -> bool:
+        return (ln is not None and ln.coverage >= site.min_coverage
+                and (ln.x_max - ln.x_min) >= site.min_coverage * span)
+
     lines = []
     for k, i, j, val, z in candidates(acc, p, img.fs / ts, site)[: site.max_candidates]:
         d = 1 if k == 0 else -1
         ln = refine(img, d, float(p[j]), i * ts / img.fs, x_ref, x_lo, x_hi, site, stack=val)
-        if ln is None:
+        if accept(ln):
+            lines.append(ln)
+    lines = merge_lines(lines, site.merge_eps_s)
+    if site.follower_pass:
+        extra = [ln for ln in follower_candidates(acc, p, img.fs / ts, lines, site)]
+        found = []
+        for d, p0, t0, val in extra:
+            ln = refine(img, d, p0, t0, x_ref, x_lo, x_hi, site, stack=val)
+            if accept(ln):
+                found.append(ln)
+        if found:
+            lines = merge_lines(lines + found, site.merge_eps_s)
+    return lines
+
+
+def follower_candidates(acc: np.ndarray, p: np.ndarray, fs: float, lines: list[Line],
+                        site: SiteConfig) -> list[tuple[int, float, float, float]]:
+    """Second pass: vehicles close behind / ahead of a detected line, at that line's slowness.
+
+    A weak car 1.2-3 s behind (or ahead of) a truck rarely forms its own local
+    maximum of the accumulator: the lines through it at *other* slownesses
+    cross the truck's much stronger ridge and outvote it.  Along the truck's
+    own slowness (a parallel line: platoon followers drive at the leader's
+    speed) the car is a local maximum of the stack.  For every detected line
+    this scans the accumulator column at its slowness (best of the adjacent
+    cells) for local maxima (+-0.2 s) above the detection threshold, between
+    ``follower_min_s`` and ``follower_max_s`` from the line, and returns them
+    as ``(direction, slowness, t_ref, stack)`` seeds for :func:`refine`.
+    """
+    vals = acc[acc != 0]
+    if vals.size == 0 or not lines:
+        return []
+    med = float(np.median(vals))
+    mad = float(1.4826 * np.median(np.abs(vals - med))) or 1e-6
+    nt = acc.shape[1]
+    h = max(1, int(round(0.2 * fs)))
+    lo_i, hi_i = int(round(site.follower_min_s * fs)), int(round(site.follower_max_s * fs))
+    out = []
+    known = [(ln.direction, ln.t_ref) for ln in lines]
+    for ln in lines:
+        k = 0 if ln.direction > 0 else 1
+        j = int(np.argmin(np.abs(p - ln.slowness)))
+        col = acc[k, :, max(0, j - 1): j + 2].max(axis=1)
+        loc = maximum_filter(col, size=2 * h + 1, mode="nearest")
+        i_ln = int(round(ln.t_ref * fs))
+        for sgn in (1, -1):
+            a, b = sorted((i_ln + sgn * lo_i, i_ln + sgn * hi_i))
+            a, b = max(a, 0), min(b, nt - 1)
+            if b <= a:
+                continue
+            seg = np.arange(a, b + 1)
+            pk = seg[(col[seg] == loc[seg]) & ((col[seg] - med) / mad >= site.follower_z) & (col[seg] >= site.min_abs_stack)]
+            for i in pk:
+                t = i / fs
+                if any(dd == ln.direction and abs(t - tt) < site.follower_min_s for dd, tt in known):
+                    continue
+                out.append((ln.direction, float(ln.slowness), float(t), float(col[i])))
+    return out
+
+
+@dataclass
+class PartialLine:
+    """A line that enters the section and ends inside it (a vehicle that stopped or left the road)."""
+
+    line: Line  # fitted on the entry half (times in s from the image start)
+    x_stop: float  # last inlier pick along the direction of travel
+    t_stop: float  # time of the line at ``x_stop``
+    t_entry: float  # time of the line at the section entry
+    exit_support: float  # fraction of exit-half channels with a pick on the extrapolated line
+
+
+def partial_lines(img: FeatureImage, site: SiteConfig, section: tuple[float, float], x_ref: float,
+                  full_lines: list[Line]) -> list[PartialLine]:
+    """Lines seen on the entry half of the section that do not continue on the exit half.
+
+    For each direction a Hough transform over the entry-half channels only
+    (``site.partial_stack_channels`` stacked) finds candidates that a
+    full-section stack halves; each is refined on the entry-half channels and
+    kept if (a) its picks reach the entry end of the section and cover
+    ``site.partial_min_coverage`` of the half, (b) no complete line of the same
+    direction enters within ``site.merge_eps_s`` x 3 of it, and (c) fewer than
+    ``site.partial_max_exit_support`` of the exit-half channels show a pick on
+    its extrapolation (the vehicle did not carry on at that speed).  A vehicle
+    that stops on the exit half still yields a full-section line (coverage
+    >= ``min_coverage``); :func:`partial_from_full` checks those.
+    """
+    import dataclasses
+
+    x_lo, x_hi = section
+    span = max(x_hi - x_lo, 1e-6)
+    sub_site = dataclasses.replace(site, max_stack_channels=site.partial_stack_channels)
+    out: list[PartialLine] = []
+    for d in (1, -1):
+        entry_half = (img.distance_m < x_ref) if d > 0 else (img.distance_m > x_ref)
+        half_good = img.good & entry_half
+        if half_good.sum() < 5:
             continue
-        span = max(x_hi - x_lo, 1e-6)
-        if ln.coverage < site.min_coverage or (ln.x_max - ln.x_min) < site.min_coverage * span:
-            continue
-        lines.append(ln)
-    return merge_lines(lines, site.merge_eps_s)
+        sub = dataclasses.replace(img, good=half_good)
+        xh = img.distance_m[half_good]
+        x_mid = float(0.5 * (xh.min() + xh.max()))
+        acc, p, _ = hough_accumulator(sub, sub_site, x_mid, directions=(d,))
+        ts = max(1, int(site.hough_t_step))
+        seen: list[float] = []
+        for k, i, j, val, z in candidates(acc, p, img.fs / ts, site)[: site.max_candidates // 4]:
+            ln = refine(sub, d, float(p[j]), i * ts / img.fs, x_mid, x_lo, x_hi, site, stack=val)
+            if ln is None or ln.coverage < site.partial_min_coverage:
+                continue
+            x_entry = x_lo if d > 0 else x_hi
+            near_entry = (ln.x_min - x_lo if d > 0 else x_hi - ln.x_max) <= 0.15 * span
+            if not near_entry:
+                continue
+            t_entry = float(ln.t_at(x_entry))
+            if any(abs(t_entry - s_) < 1.0 for s_ in seen):
+                continue
+            if any(fl.direction == d and abs(float(fl.t_at(x_entry)) - t_entry) < 3 * site.merge_eps_s
+                   for fl in full_lines):
+                continue
+            sup = exit_support(img, ln, ~entry_half & img.good)
+            if sup >= site.partial_max_exit_support:
+                continue
+            x_stop = ln.x_max if d > 0 else ln.x_min
+            seen.append(t_entry)
+            out.append(PartialLine(line=ln, x_stop=float(x_stop), t_stop=float(ln.t_at(x_stop)),
+                                   t_entry=t_entry, exit_support=float(sup)))
+    return out
+
+
+def exit_support(img: FeatureImage, ln: Line, cols_mask: np.ndarray) -> float:
+    """Fraction of the masked channels with a pick >= ``pick``-level on the extrapolated line."""
+    cols = np.flatnonzero(cols_mask)
+    if cols.size == 0:
+        return 0.0
+    x = img.distance_m[cols]
+    t_pred = ln.t_at(x)
+    inside = (t_pred > 0.5) & (t_pred < img.z.shape[0] / img.fs - 0.5)
+    if not inside.any():
+        return 1.0  # cannot tell: the extrapolation leaves the window
+    t, v = _picks(img, cols[inside], t_pred[inside], 0.5)
+    return float(np.mean(np.isfinite(t) & (v >= 2.0)))

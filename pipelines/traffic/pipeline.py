@@ -26,9 +26,9 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from dasedge.block import DASBlock
-from dasedge.records import Vehicle, stable_id
+from dasedge.records import TrafficEvent, Vehicle, stable_id
 from pipelines.traffic.classify import DEFAULT_AMP_REF, ClassModel, band_ratio
-from pipelines.traffic.detect import Line, detect_lines
+from pipelines.traffic.detect import Line, detect_lines, partial_lines
 from pipelines.traffic.preprocess import quasi_static
 from pipelines.traffic.site import SiteConfig
 
@@ -125,8 +125,15 @@ def _merge_trucks(dets: list[Detection]) -> list[Detection]:
     return out
 
 
-def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: dict | None = None) -> list[Detection]:
-    """Detect, measure and classify all lines in ``block`` (no ownership rule)."""
+def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: dict | None = None,
+                   partial_out: list | None = None) -> list[Detection]:
+    """Detect, measure and classify all lines in ``block`` (no ownership rule).
+
+    If ``partial_out`` is a list (and ``site.stopped_detection``), lines that
+    enter the section and end inside it (:func:`detect.partial_lines`) are
+    appended to it as dicts with absolute times (``direction``,
+    ``t_entry_ns``, ``t_stop_ns``, ``x_stop_m``, ``speed_kmh``, ``exit_support``).
+    """
     site = site or SiteConfig()
     state = _state(state)
     img = quasi_static(block, site)
@@ -135,6 +142,13 @@ def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: dict 
     xg = img.distance_m[img.good]
     section = site.section_m if site.section_m is not None else (float(xg.min()), float(xg.max()))
     lines = detect_lines(img, site, section=section)
+    if partial_out is not None and site.stopped_detection:
+        x_ref = site.x_ref_m if site.x_ref_m is not None else 0.5 * (section[0] + section[1])
+        for pl in partial_lines(img, site, section, x_ref, lines):
+            partial_out.append(dict(
+                direction=pl.line.direction, t_entry_ns=img.t0_ns + int(round(pl.t_entry * 1e9)),
+                t_stop_ns=img.t0_ns + int(round(pl.t_stop * 1e9)), x_stop_m=pl.x_stop,
+                speed_kmh=pl.line.speed_kmh, exit_support=pl.exit_support))
     model = _model(site)
     ref = amp_reference(state, site)
     dets = []
@@ -177,6 +191,32 @@ def _is_duplicate(det: Detection, state: dict) -> bool:
     return False
 
 
+def _stopped_events(partials: list[dict], ws: int, we: int, m: int, step: int, last: bool, state: dict,
+                    site: SiteConfig, fiber: str) -> list[TrafficEvent]:
+    """Stopped-vehicle events owned by the window ``[ws, we)`` (see :func:`process_window`)."""
+    out = []
+    wait = int(site.stopped_after_s * 1e9)
+    done = state.setdefault("stopped", [])
+    for pl in partials:
+        t_own = pl["t_stop_ns"] + wait
+        if min(pl["t_entry_ns"], pl["t_stop_ns"]) < ws + m or t_own + m > we:
+            continue  # not seen whole, or not yet overdue
+        if not state["first_window"] and not last and t_own + m <= we - step:
+            continue  # owned by an earlier window
+        if any(d == pl["direction"] and abs(t - pl["t_entry_ns"]) < 2e9 for d, t in done):
+            continue
+        done.append([pl["direction"], pl["t_entry_ns"]])
+        del done[:-TrafficState.MAX_EMITTED]
+        out.append(TrafficEvent(
+            id=stable_id(fiber, "stopped", pl["direction"], int(round(pl["t_entry_ns"] / 1e9)), prefix="evt-"),
+            fiber_id=fiber, kind="stopped_vehicle", t_start_ns=int(pl["t_stop_ns"]), t_end_ns=int(t_own),
+            x_m=round(float(pl["x_stop_m"]), 1), direction=int(pl["direction"]),
+            detail={"source": "line ends inside the section", "speed_before_kmh": round(float(pl["speed_kmh"]), 1),
+                    "t_entry_ns": int(pl["t_entry_ns"]), "exit_support": round(float(pl["exit_support"]), 3),
+                    "confirmed_after_s": site.stopped_after_s}))
+    return out
+
+
 def to_vehicle(det: Detection, fiber_id: str, reported_ns: int | None = None) -> Vehicle:
     t_bucket = int(round(det.t_ref_ns / 1e9))
     return Vehicle(
@@ -188,15 +228,23 @@ def to_vehicle(det: Detection, fiber_id: str, reported_ns: int | None = None) ->
 
 
 def process_window(block: DASBlock, site: SiteConfig | None = None, state: dict | None = None,
-                   now_ns: int | None = None, last: bool = False) -> list[Vehicle]:
+                   now_ns: int | None = None, last: bool = False, events: list | None = None) -> list[Vehicle]:
     """Vehicles owned by this window (see module docstring); updates ``state``.
 
     ``last=True`` (end of a finite archive) also owns lines that exit after the
     window's owned interval, as long as they are complete.
+
+    ``events``: if a list, ``stopped_vehicle`` :class:`TrafficEvent` records
+    owned by this window are appended: a line that entered the section and
+    ended inside it (no continuation at its speed), reported once
+    ``site.stopped_after_s`` have passed since its last pick, by the same
+    tiling ownership rule as vehicles (``t_stop + stopped_after_s`` in place of
+    the exit time).
     """
     site = site or SiteConfig()
     state = _state(state)
-    dets = analyse_window(block, site, state)
+    partials: list | None = [] if events is not None else None
+    dets = analyse_window(block, site, state, partial_out=partials)
     last = last or bool(block.attrs.get("last"))
     ws, we = block.t0_ns, block.t_end_ns
     m = int(site.margin_s * 1e9)
@@ -217,6 +265,8 @@ def process_window(block: DASBlock, site: SiteConfig | None = None, state: dict 
         if det.vehicle_class == "car":
             state["amp_hist"] = (state["amp_hist"] + [float(f"{det.amp / (det.speed_kmh / 3.6):.4g}")])[-TrafficState.MAX_HIST:]
         out.append(to_vehicle(det, fiber, reported_ns=now_ns if now_ns is not None else time.time_ns()))
+    if events is not None:
+        events.extend(_stopped_events(partials or [], ws, we, m, step, last, state, site, fiber))
     state["first_window"] = False
     state["windows"] += 1
     return out
@@ -258,13 +308,16 @@ def windowed(blocks: Iterable[DASBlock], window_s: float, step_s: float, tail: b
 
 
 def run_blocks(blocks: Iterable[DASBlock], site: SiteConfig | None = None, state: dict | None = None,
-               progress=None, tail: bool = True) -> list[Vehicle]:
-    """Batch: run ``process_window`` over the sliding windows of a block stream."""
+               progress=None, tail: bool = True, events: list | None = None) -> list[Vehicle]:
+    """Batch: run ``process_window`` over the sliding windows of a block stream.
+
+    ``events``: a list to collect stopped-vehicle events (see :func:`process_window`).
+    """
     site = site or SiteConfig()
     state = _state(state)
     out: list[Vehicle] = []
     for w in windowed(blocks, site.window_s, site.step_s, tail=tail):
-        vs = process_window(w, site, state, now_ns=None)
+        vs = process_window(w, site, state, now_ns=None, events=events)
         out.extend(vs)
         if progress:
             progress(w, vs)

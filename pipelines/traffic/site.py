@@ -70,6 +70,15 @@ class SiteConfig:
     pick_threshold: float = 2.0
     beam_m: float = 12.0  # velocity-tuned smoothing length along the line for picking
     merge_eps_s: float = 0.5
+    follower_pass: bool = True  # second pass for vehicles close behind/ahead of a detected line (detect.follower_candidates)
+    follower_min_s: float = 1.0  # time offsets (s at x_ref) searched by the follower pass
+    follower_max_s: float = 4.0
+    stopped_detection: bool = True  # look for lines that end inside the section (detect.partial_lines)
+    partial_stack_channels: int = 24
+    partial_min_coverage: float = 0.4  # of the entry-half channels
+    partial_max_exit_support: float = 0.15
+    stopped_after_s: float = 20.0  # a line that ended inside is reported this long after its last pick
+    follower_z: float = 1.5  # robust z of the stack along the neighbour's slowness (1-D search, refine checks coverage)
     hough: str = "gray"  # "gray" (clipped intensity stack) or "binary" (binarised image)
     window_s: float = 60.0
     step_s: float = 2.0
