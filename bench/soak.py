@@ -134,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak_last.json"))
     args = ap.parse_args(argv)
 
+    def _stop(signum, frame):  # SIGTERM (background jobs ignore SIGINT): stop the workers and broker cleanly
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _stop)
+
     import tempfile
 
     from dasedge.streaming.topics import create_topic

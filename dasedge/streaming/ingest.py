@@ -25,7 +25,18 @@ Delivery contract
   published again from its start with the same keys and the same seq numbers, so
   consumers drop the duplicates (:mod:`dasedge.streaming.windows`).
 * A file that cannot be read (:class:`dasedge.io.DASFileError`) is logged with its one-line
-  reason and recorded as ``failed`` in the ledger; the bridge goes on.  Broker errors are
+  reason and recorded as ``failed`` in the ledger; the bridge goes on.
+* Files that hang the reader: a corrupted HDF5 attribute can make libhdf5 loop forever in C
+  (no Python signal interrupts it).  Each new file is therefore marked ``reading`` in the
+  ledger *before* it is opened, and its metadata (``io.scan`` plus a one-sample ``io.read``)
+  is read in a long-lived child process (:class:`MetadataProbe`) with a deadline
+  (``probe_timeout_s``).  A file whose probe does not answer in time, or kills the child, is
+  ``quarantined`` (logged at ERROR with the reason, optionally moved to ``quarantine_dir``)
+  and the bridge goes on with the next file.  Only after a good probe is the file read in
+  this process (state ``publishing``).  On restart, a file still found ``reading`` (the
+  process was killed or hung while opening it) is **not** retried: it is quarantined with
+  its reason; a file found ``publishing`` is published again from its start (same seq
+  numbers, as above).  Quarantined files are never retried automatically.  Broker errors are
   not file errors: in ``watch`` the file is retried after ``broker_retry_s``; in ``replay``
   they propagate (the file stays un-published and is published again on restart).
 """
@@ -129,6 +140,57 @@ class Ledger:
                 self.db.execute("ROLLBACK")
                 raise
 
+    def mark_reading(self, path: Path, *, size: int | None, mtime_ns: int | None) -> None:
+        """Record that ``path`` is about to be opened (before any reader touches it)."""
+        self._set_transient(path, "reading", size, mtime_ns)
+
+    def mark_publishing(self, path: Path, *, size: int | None, mtime_ns: int | None) -> None:
+        """Record that ``path``'s metadata read fine and its data is being published."""
+        self._set_transient(path, "publishing", size, mtime_ns)
+
+    def clear(self, path: Path) -> None:
+        """Forget a transient (``reading``/``publishing``) entry of ``path``."""
+        with self._lock:
+            self.db.execute("DELETE FROM files WHERE path=? AND status IN ('reading','publishing')",
+                            (str(path.resolve()),))
+
+    def _set_transient(self, path: Path, status: str, size, mtime_ns) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO files (path,status,size,mtime_ns,finished_at) VALUES (?,?,?,?,?)",
+                (str(path.resolve()), status, size, mtime_ns, time.time()),
+            )
+
+    def mark_quarantined(self, path: Path, reason: str, *, size: int | None, mtime_ns: int | None) -> None:
+        """Record ``path`` as quarantined: never retried automatically."""
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO files (path,status,reason,size,mtime_ns,finished_at) VALUES (?,?,?,?,?,?)",
+                (str(path.resolve()), "quarantined", reason, size, mtime_ns, time.time()),
+            )
+
+    def recover(self) -> tuple[list[dict], list[dict]]:
+        """Settle the entries a killed or hung process left behind (call once at start).
+
+        Returns
+        -------
+        quarantined, republish
+            Entries found ``reading`` (now ``quarantined``, with the reason) and entries found
+            ``publishing`` (removed, so the file is published again from its start).
+        """
+        stuck = self.files("reading")
+        again = self.files("publishing")
+        for e in stuck:
+            reason = (f"{e['path']}: the ingest stopped while opening this file (killed, or hung in the reader "
+                      f"on corrupted metadata); quarantined at restart, not retried")
+            with self._lock:
+                self.db.execute("UPDATE files SET status='quarantined', reason=?, finished_at=? WHERE path=?",
+                                (reason, time.time(), e["path"]))
+            e["reason"] = reason
+        with self._lock:
+            self.db.execute("DELETE FROM files WHERE status='publishing'")
+        return stuck, again
+
     def _advance(self, fiber_id: str, next_seq: int) -> None:
         self.db.execute(
             "INSERT INTO fibers VALUES (?,?) ON CONFLICT(fiber_id) DO UPDATE SET next_seq=MAX(next_seq, excluded.next_seq)",
@@ -137,6 +199,179 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+
+
+# -------------------------------------------------------------------- probe
+class ProbeFailed(RuntimeError):
+    """The metadata probe of a file hung (no answer before the deadline) or crashed the child."""
+
+
+def probe_file(path: str):
+    """Metadata of ``path`` plus a one-sample read: every header a later :func:`dasedge.io.read` parses.
+
+    Runs inside the :class:`MetadataProbe` child.  Returns the :class:`dasedge.io.FileInfo`;
+    raises :class:`dasedge.io.DASFileError` for a file that cannot be read.
+    """
+    from dasedge import io
+
+    info = io.scan(path)
+    if info.n_time > 0:
+        io.read(path, time=(info.t0_ns, info.t0_ns + max(1, round(info.dt_s * 1e9))))
+    return info
+
+
+def _probe_server() -> None:
+    """Child side of :class:`MetadataProbe`: one JSON path per line in, one framed pickle out."""
+    import ctypes
+    import importlib
+    import json
+    import pickle
+    import signal
+    import sys
+
+    try:  # die with the parent even while stuck in C (PR_SET_PDEATHSIG = 1)
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    parent = int(os.environ.get("DASEDGE_PROBE_PARENT", "0"))
+    if parent and os.getppid() != parent:
+        return
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints of a reader go to stderr, not into the frames
+    mod, _, fn = os.environ.get("DASEDGE_PROBE_TARGET", "dasedge.streaming.ingest:probe_file").partition(":")
+    target = getattr(importlib.import_module(mod), fn)
+
+    def reply(obj) -> None:
+        payload = pickle.dumps(obj)
+        out.write(len(payload).to_bytes(8, "little") + payload)
+        out.flush()
+
+    reply(("ready", None))
+    for line in sys.stdin.buffer:
+        path = json.loads(line)
+        try:
+            res = ("ok", target(path))
+        except ValueError as exc:  # DASFileError and other data problems
+            res = ("err", " ".join(str(exc).split()))
+        except Exception as exc:  # noqa: BLE001 - anything else is still this file's problem
+            res = ("err", f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        reply(res)
+
+
+class MetadataProbe:
+    """Read files' metadata in a long-lived child process, with a deadline per file.
+
+    A file that makes the reader hang (libhdf5 looping in C on a corrupted attribute) or
+    crash costs one child process, not the ingest: after ``timeout_s`` the child is killed
+    (a new one is started for the next file) and :class:`ProbeFailed` is raised.  The child
+    is started once and reused, so a probe costs one inter-process round trip plus the
+    metadata read itself; start-up (imports) is not counted against the deadline.
+
+    Parameters
+    ----------
+    timeout_s
+        Deadline for one file's metadata read.
+    target
+        ``"module:function"`` run in the child for each path (default :func:`probe_file`);
+        tests point it at a reader that hangs.
+    start_timeout_s
+        Deadline for the child to start (imports).
+    """
+
+    def __init__(self, timeout_s: float = 30.0, target: str | None = None, start_timeout_s: float = 120.0) -> None:
+        self.timeout_s = float(timeout_s)
+        self.target = target
+        self.start_timeout_s = float(start_timeout_s)
+        self.proc = None
+        self.restarts = 0
+
+    def _start(self) -> None:
+        import subprocess
+        import sys
+
+        env = {**os.environ, "DASEDGE_PROBE_PARENT": str(os.getpid()),
+               "PYTHONPATH": os.pathsep.join([p for p in sys.path if p] + [os.environ.get("PYTHONPATH", "")])}
+        if self.target:
+            env["DASEDGE_PROBE_TARGET"] = self.target
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from dasedge.streaming.ingest import _probe_server; _probe_server()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
+        self._buf = b""
+        kind, _ = self._recv(self.start_timeout_s, "starting the metadata probe")
+        assert kind == "ready"
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.proc = None
+            self.restarts += 1
+
+    def _recv(self, timeout_s: float, what: str):
+        import pickle
+        import select
+
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        need = None
+        while True:
+            if need is None and len(self._buf) >= 8:
+                need = 8 + int.from_bytes(self._buf[:8], "little")
+            if need is not None and len(self._buf) >= need:
+                obj = pickle.loads(self._buf[8:need])
+                self._buf = self._buf[need:]
+                return obj
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._kill()
+                raise ProbeFailed(f"{what}: no answer within {timeout_s:g} s (reader hung, e.g. libhdf5 on a "
+                                  f"corrupted attribute); reader process killed")
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    code = self.proc.wait()
+                    self._kill()
+                    raise ProbeFailed(f"{what}: the reader process died (exit status {code})")
+                self._buf += chunk
+
+    def scan(self, path: str | os.PathLike):
+        """:class:`dasedge.io.FileInfo` of ``path``; raises ``DASFileError`` or :class:`ProbeFailed`."""
+        import json
+
+        from dasedge import io
+
+        if self.proc is None or self.proc.poll() is not None:
+            if self.proc is not None:
+                self._kill()
+            self._start()
+        path = str(path)
+        try:
+            self.proc.stdin.write((json.dumps(path) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._kill()
+            raise ProbeFailed(f"{path}: the reader process died before the file was sent") from None
+        kind, val = self._recv(self.timeout_s, f"{path}: reading the file's metadata")
+        if kind == "ok":
+            return val
+        raise io.DASFileError(None, val)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, Exception):  # noqa: BLE001
+                pass
+            self._kill()
+            self.restarts -= 1  # a clean stop is not a restart
 
 
 # ------------------------------------------------------------------- ingest
@@ -159,6 +394,9 @@ class IngestConfig:
     key_by_channel_block: bool = False
     linger_ms: int = 10
     read_bytes: int = 64 * 1024 * 1024  # samples read from the file per io.read call
+    probe_timeout_s: float | None = 30.0  # metadata read in a child process with this deadline; None = in-process
+    probe_target: str | None = None  # "module:function" the probe child runs (tests); default probe_file
+    quarantine_dir: str | None = None  # quarantined files are moved here (None: left in place, ledger only)
 
 
 @dataclass
@@ -166,6 +404,7 @@ class IngestStats:
     files_done: int = 0
     files_failed: int = 0
     files_skipped: int = 0
+    files_quarantined: int = 0
     records: int = 0
     bytes: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -212,6 +451,17 @@ class Ingest:
         self.producer = producer
         self.stats = IngestStats()
         self.broker_retry_s = 5.0
+        self.probe_ = (MetadataProbe(self.cfg.probe_timeout_s, self.cfg.probe_target)
+                      if self.cfg.probe_timeout_s else None)
+        stuck, again = self.ledger.recover()
+        for e in stuck:
+            log.error("ingest quarantined: %s", e["reason"])
+            self._route_aside(Path(e["path"]), e["reason"], e["size"], e["mtime_ns"])
+            self.stats.files_quarantined += 1
+            self.stats.failed.append((e["path"], e["reason"]))
+        for e in again:
+            log.warning("ingest: %s was being published when the ingest stopped; publishing it again from its "
+                        "start (same seq numbers, consumers drop the duplicates)", e["path"])
 
     # ------------------------------------------------------------- files
     def _fiber(self, path: Path, block_fiber: str) -> str:
@@ -220,11 +470,63 @@ class Ingest:
             return block_fiber
         return f.format(stem=path.stem, parent=path.parent.name)
 
-    def publish_file(self, path: str | os.PathLike, *, pace=None) -> bool:
+    def _route_aside(self, path: Path, reason: str, size, mtime) -> None:
+        """Quarantine ``path`` in the ledger and, with ``quarantine_dir``, move it there."""
+        self.ledger.mark_quarantined(path, reason, size=size, mtime_ns=mtime)
+        if not self.cfg.quarantine_dir:
+            return
+        qdir = Path(self.cfg.quarantine_dir)
+        try:
+            qdir.mkdir(parents=True, exist_ok=True)
+            dest = qdir / path.name
+            k = 1
+            while dest.exists():
+                dest = qdir / f"{path.stem}.{k}{path.suffix}"
+                k += 1
+            os.replace(path, dest)
+        except OSError as exc:
+            log.error("ingest: could not move quarantined %s to %s (%s); left in place", path, qdir, exc)
+            return
+        self.ledger.mark_quarantined(dest, f"moved from {path}: {reason}", size=size, mtime_ns=mtime)
+        log.error("ingest: quarantined %s moved to %s", path, dest)
+
+    def _quarantine(self, path: Path, reason: str, size, mtime) -> None:
+        log.error("ingest quarantined: %s", reason)
+        self._route_aside(path, reason, size, mtime)
+        self.stats.files_quarantined += 1
+        self.stats.failed.append((str(path), reason))
+
+    def probe(self, path: Path, size: int | None, mtime: int | None):
+        """Read ``path``'s metadata safely: ``FileInfo``, or ``None`` if it failed (logged, recorded).
+
+        The ledger says ``reading`` while the reader has the file open; a hang or crash of the
+        reader (in the probe child) quarantines the file, a ``DASFileError`` marks it failed.
+        """
+        from dasedge import io
+
+        self.ledger.mark_reading(path, size=size, mtime_ns=mtime)
+        try:
+            info = self.probe_.scan(path) if self.probe_ is not None else io.scan(path)
+            if info.n_time <= 0:
+                raise io.DASFileError(path, "no samples")
+        except ProbeFailed as exc:
+            self._quarantine(path, str(exc), size, mtime)
+            return None
+        except ValueError as exc:
+            self._fail(path, " ".join(str(exc).split()), size, mtime)
+            return None
+        except OSError as exc:
+            self._fail(path, f"{path}: {exc}", size, mtime)
+            return None
+        self.ledger.clear(path)
+        return info
+
+    def publish_file(self, path: str | os.PathLike, *, pace=None, info=None) -> bool:
         """Publish one file (all chunks acknowledged) and record it in the ledger.
 
-        Returns ``True`` if published, ``False`` if it failed (logged and recorded).
-        ``pace(t_end_ns)`` is called before each chunk is sent (replay timing).
+        Returns ``True`` if published, ``False`` if it failed or was quarantined (logged and
+        recorded).  ``pace(t_end_ns)`` is called before each chunk is sent (replay timing).
+        ``info``: the file's ``FileInfo`` from :meth:`probe` (probed here if ``None``).
         """
         from dasedge import io
 
@@ -235,12 +537,16 @@ class Ingest:
             self._fail(path, f"{path}: cannot stat ({exc.strerror})", None, None)
             return False
         size, mtime = st.st_size, st.st_mtime_ns
+        if info is None:
+            info = self.probe(path, size, mtime)
+            if info is None:
+                return False
+        self.ledger.mark_publishing(path, size=size, mtime_ns=mtime)
         sent: list = []
         fiber = None
         first = 0
         n_chunks = 0
         try:
-            info = io.scan(path)
             if info.n_time <= 0:
                 raise io.DASFileError(path, "no samples")
             chunk_n = max(1, round(self.cfg.chunk_s / info.dt_s))
@@ -285,7 +591,11 @@ class Ingest:
         except OSError as exc:
             self._fail(path, f"{path}: {exc}", size, mtime)
             return False
-        self._settle(sent)  # raises KafkaError if any record was not acknowledged
+        try:
+            self._settle(sent)  # raises KafkaError if any record was not acknowledged
+        except BaseException:
+            self.ledger.clear(path)  # not the file's fault: it is published again (same seq numbers)
+            raise
         self.ledger.mark_done(path, size=size, mtime_ns=mtime, fiber_id=fiber, first_seq=first,
                               next_seq=first + n_chunks, n_records=len(sent), n_bytes=n_bytes, t0_ns=info.t0_ns)
         self.stats.files_done += 1
@@ -310,21 +620,24 @@ class Ingest:
     def replay(self, paths: Iterable[str | os.PathLike], *, speed: float | None = 1.0,
                stop_event: threading.Event | None = None) -> IngestStats:
         """Publish an archive sorted by start time at ``speed`` x real time (``None`` = max)."""
-        from dasedge import io
-
         files: list[Path] = []
         for p in paths:
             files += list_das_files(Path(p))
         todo: list[tuple[int, Path]] = []
+        infos: dict[Path, object] = {}
         for f in files:
-            if self.ledger.status(f) in ("done", "failed"):
+            if self.ledger.status(f) in ("done", "failed", "quarantined"):
                 self.stats.files_skipped += 1
                 continue
             try:
-                todo.append((io.scan(f).t0_ns, f))
-            except ValueError as exc:
                 st = f.stat()
-                self._fail(f, " ".join(str(exc).split()), st.st_size, st.st_mtime_ns)
+            except OSError as exc:
+                self._fail(f, f"{f}: cannot stat ({exc.strerror})", None, None)
+                continue
+            info = self.probe(f, st.st_size, st.st_mtime_ns)
+            if info is not None:
+                infos[f] = info
+                todo.append((info.t0_ns, f))
         todo.sort()
         clock: dict[str, float] = {}
 
@@ -344,7 +657,7 @@ class Ingest:
         for _, f in todo:
             if stop_event is not None and stop_event.is_set():
                 break
-            self.publish_file(f, pace=pace)
+            self.publish_file(f, pace=pace, info=infos[f])
         return self.stats
 
     # -------------------------------------------------------------- watch
@@ -374,9 +687,10 @@ class Ingest:
                     continue
                 sig = (st.st_size, st.st_mtime_ns)
                 entry = self.ledger.entry(p)
-                if entry is not None and (entry["status"] == "done" or
-                                          (entry["size"], entry["mtime_ns"]) == sig):
-                    continue  # published, or failed and unchanged since
+                if entry is not None and (entry["status"] in ("done", "quarantined") or
+                                          (entry["status"] == "failed" and
+                                           (entry["size"], entry["mtime_ns"]) == sig)):
+                    continue  # published or quarantined, or failed and unchanged since
                 prev = history.get(p)
                 renamed = any(p.with_name(p.name + s) in temps_before for s in TEMP_SUFFIXES)
                 count = (prev[1] + 1) if prev is not None and prev[0] == sig else 0
@@ -415,4 +729,6 @@ class Ingest:
             self.producer.flush()
             self.producer.close(timeout=30)
         finally:
+            if self.probe_ is not None:
+                self.probe_.close()
             self.ledger.close()

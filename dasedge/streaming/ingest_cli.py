@@ -56,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", default="1", help="replay speed factor, or 'max' (default 1 = real time)")
     parser.add_argument("--poll-s", type=float, default=1.0, help="watch poll interval")
     parser.add_argument("--stable-polls", type=int, default=2, help="polls with unchanged size before publishing")
+    parser.add_argument("--probe-timeout", type=float, default=30.0,
+                        help="deadline (s) for reading a new file's metadata in a child process; a file that "
+                             "hangs the reader is quarantined (0 = read in-process, unprotected; default 30)")
+    parser.add_argument("--quarantine-dir", type=Path, default=os.environ.get("DASEDGE_INGEST_QUARANTINE") or None,
+                        help="move quarantined files here (default: leave them in place, ledger only)")
     parser.add_argument("--idle-exit-s", type=float, default=None, help="watch: exit after this long with nothing to do")
 
 
@@ -78,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         create_topic(bootstrap, args.topic, args.partitions)
     cfg = IngestConfig(topic=args.topic, chunk_s=args.chunk_s, fiber_id=args.fiber_id, dtype=args.dtype,
                        codec=args.codec, shuffle=args.shuffle, channels_per_record=args.channels_per_record,
-                       key_by_channel_block=args.key_by_channel_block)
+                       key_by_channel_block=args.key_by_channel_block,
+                       probe_timeout_s=args.probe_timeout if args.probe_timeout and args.probe_timeout > 0 else None,
+                       quarantine_dir=str(args.quarantine_dir) if args.quarantine_dir else None)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -96,6 +103,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ing.close()
     print(json.dumps({"files_done": stats.files_done, "files_failed": stats.files_failed,
-                      "files_skipped": stats.files_skipped, "records": stats.records, "bytes": stats.bytes,
+                      "files_skipped": stats.files_skipped, "files_quarantined": stats.files_quarantined, "records": stats.records, "bytes": stats.bytes,
                       "failed": stats.failed}))
     return 0

@@ -188,3 +188,46 @@ def compare(ref: dict, got: dict) -> tuple[int, int]:
 
 def rng_fractions(seed: int, n: int, lo: float = 0.15, hi: float = 0.85) -> list[float]:
     return sorted(np.random.default_rng(seed).uniform(lo, hi, n).tolist())
+
+
+# --------------------------------------------------------- hanging reader
+SILIXA_SAMPLE = "silixa_h5_1.hdf5"
+#: byte range of the Silixa sample (global heap of its string attributes) whose zeroing makes
+#: libhdf5 (h5py 3.16 / HDF5 2.0.0) loop forever in C inside ``io.scan``; found by the file fuzzer
+SILIXA_HANG_RANGE = (770728, 771205)
+
+
+def corrupted_silixa(src_dir: Path, dst: Path) -> Path:
+    """A copy of the Silixa sample with the heap range above zeroed (hangs the HDF5 library)."""
+    data = bytearray((Path(src_dir) / SILIXA_SAMPLE).read_bytes())
+    a, b = SILIXA_HANG_RANGE
+    data[a:b] = bytes(b - a)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def probe_or_hang(path: str):
+    """Ingest probe target for tests: a file named ``hang-*`` blocks the reader forever
+    (like libhdf5 on a corrupted attribute); any other file is probed normally."""
+    if Path(path).name.startswith("hang-"):
+        while True:
+            time.sleep(3600)
+    from dasedge.streaming.ingest import probe_file
+
+    return probe_file(path)
+
+
+def probe_children(parent_pid: int) -> list[int]:
+    """PIDs of live ingest probe children started by ``parent_pid`` (from their environment)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            env = (d / "environ").read_bytes().split(b"\0")
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"DASEDGE_PROBE_PARENT={parent_pid}".encode() in env and state != "Z":
+            out.append(int(d.name))
+    return out
