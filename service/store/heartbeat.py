@@ -29,11 +29,7 @@ class WorkerHeartbeat:
         self.model_version = model_version
         self.clock = clock
         self._last_ns: int | None = None
-        # data-time coverage (completeness of interval statistics): the span [a, b) seen gap-free
-        # since the last flush, the newest data end and the worker's gap counter at the last poll
-        self._cov: list[int] | None = None
-        self._cov_end: int | None = None
-        self._cov_gaps: int | None = None
+        self._spans: list[list[int]] = []  # processed-window spans not yet written (see track)
 
     def __call__(self, *, last_data_ns: int | None = None, lag_s: float | None = None,
                  force: bool = False) -> bool:
@@ -46,48 +42,58 @@ class WorkerHeartbeat:
         self.store.heartbeat(self.component, last_data_ns=last_data_ns, lag_s=lag_s,
                              model_version=self.model_version, detail=self.detail, at_ns=now)
         self._last_ns = now
+        self.flush_coverage()
         return True
 
     def on_poll(self, worker: Any) -> bool:
         """Hook for :class:`dasedge.streaming.runtime.Worker` (``on_poll=``): reports the partitions
         the consumer owns, its lag and the newest data time; beats at once when the assignment changes.
 
-        Also records the data time the worker processed (``store.add_coverage(component, t0, t1)``,
-        the basis of ``completeness_pct`` of interval statistics): between two polls the span from
-        the previous newest block end to the new one is covered when the worker's gap counter did not
-        change; a gap leaves that span uncovered (conservative: the exact resume point inside it is
-        not visible from here).  Spans are buffered and written with the heartbeat (at most every
-        ``every_s``) or when a discontinuity starts a new span.
+        Coverage: buffered processed-window spans (see :meth:`track`) are written with each beat.
+        A worker whose ``process`` was not wrapped with :meth:`track` gets wrapped here on its first
+        poll (fallback: windows processed before that poll are not counted).
         """
+        if not getattr(getattr(worker, "process", None), "_dasedge_tracked", True):
+            worker.process = self.track(worker.process)
         n = len(worker.assigned)
         changed = self.detail.get("partitions_assigned") != n
         self.detail["partitions_assigned"] = n
-        self._track_coverage(worker.last_data_end_ns, int(getattr(worker.metrics, "gaps", 0) or 0))
-        beat = self(last_data_ns=worker.last_data_end_ns, lag_s=worker.metrics.lag_seconds, force=changed)
-        if beat:
-            self.flush_coverage()
-        return beat
+        return self(last_data_ns=worker.last_data_end_ns, lag_s=worker.metrics.lag_seconds, force=changed)
 
-    def _track_coverage(self, end: int | None, gaps: int) -> None:
-        if end is None:
-            return
-        prev, prev_gaps = self._cov_end, self._cov_gaps
-        self._cov_gaps = gaps
-        if prev is None or end <= prev:
-            self._cov_end = end if prev is None else prev
-            return
-        self._cov_end = end
-        if gaps != prev_gaps:  # a gap somewhere in (prev, end]: start a new span at end
-            self.flush_coverage()
-            return
-        if self._cov is not None and self._cov[1] == prev:
-            self._cov[1] = end
+    # ------------------------------------------------------------------ coverage
+    def track(self, process: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        """Wrap a runtime ``process(window, state)`` so each window it processed counts as covered.
+
+        The union of processed windows is the data time the pipeline actually
+        processed (windows straddling a gap are never emitted, failed windows are
+        not counted); it is what ``completeness_pct`` of interval statistics is
+        computed from (``store.add_coverage(component, t0, t1)``, written with the
+        heartbeat, at most every ``every_s``; :meth:`flush_coverage` writes now).
+        """
+        def tracked(window: Any, state: Any) -> Any:
+            out = process(window, state)
+            self._add_span(int(window.t0_ns), int(window.t_end_ns))
+            return out
+
+        tracked._dasedge_tracked = True  # type: ignore[attr-defined]
+        tracked.__wrapped__ = process  # type: ignore[attr-defined]
+        return tracked
+
+    def _add_span(self, a: int, b: int) -> None:
+        spans = self._spans
+        if spans and a <= spans[-1][1] and b >= spans[-1][0]:
+            spans[-1][0] = min(spans[-1][0], a)
+            spans[-1][1] = max(spans[-1][1], b)
         else:
+            spans.append([a, b])
+        if len(spans) > 1000:  # many disjoint spans without a beat: write now
             self.flush_coverage()
-            self._cov = [prev, end]  # touching the previous span: the store merges them
 
-    def flush_coverage(self) -> None:
-        """Write the buffered coverage span (if any) to the store."""
-        if self._cov is not None and self.store is not None and hasattr(self.store, "add_coverage"):
-            self.store.add_coverage(self.component, self._cov[0], self._cov[1])
-        self._cov = None
+    def flush_coverage(self) -> int:
+        """Write the buffered coverage spans to the store; returns how many were written."""
+        spans, self._spans = self._spans, []
+        if self.store is None or not hasattr(self.store, "add_coverage"):
+            return 0
+        for a, b in spans:
+            self.store.add_coverage(self.component, a, b)
+        return len(spans)
