@@ -10,13 +10,17 @@ with ``E`` the peak |strain rate| (1/s) of the phase on one channel, ``D`` the
 hypocentral distance in km, ``a``/``b`` per phase and ``K`` a site term.
 
 Coefficients used here (``DEFAULT``): P ``a=0.437, b=-1.269``, S
-``a=0.690, b=-1.588`` - the values Yin et al. report for strain rate as we
-recall them; verify against the paper before operational use.  The site terms
-``K_P=-6.56, K_S=-6.48`` are dasedge defaults chosen so that an M3 at 10 km
-gives about 3e-7 1/s (P) and 1e-6 1/s (S); they MUST be calibrated per
-fiber/region (Yin et al. fit one K per array).  dasedge's synthetic scenes
-use the same relation, so magnitude errors measured on them test the
-inversion, not the relation.
+``a=0.690, b=-1.588``.  **UNVERIFIED**: these are the values of Yin et al.
+for strain rate *as recalled* when this module was written; they could not be
+checked against the paper (not in /work/shared/reference, not found by a
+literature search on 2026-11-25).  The site terms ``K_P=-6.56, K_S=-6.48``
+are dasedge defaults chosen so that an M3 at 10 km gives about 3e-7 1/s (P)
+and 1e-6 1/s (S).  Treat the whole relation as **site-calibrated**: before
+operational use fit ``K`` per fiber from events with catalogue magnitudes
+(:func:`calibrate_site_terms`, Yin et al. also fit one K per array) and put the
+result in the site YAML (``magnitude_k``).  dasedge's synthetic scenes use
+their own relation (``SYNTH_QUAKE``), so magnitude errors measured on them
+test the inversion, not the relation.
 
 Limits: calibrated for local events (D of ~5-150 km) and M ~1-5; units are
 strain rate in 1/s (convert strain / phase first); amplitudes saturate for
@@ -105,3 +109,44 @@ def estimate_magnitude(amp: np.ndarray, dist_km: np.ndarray, phase: np.ndarray,
     med = float(np.median(m))
     mad = float(np.median(np.abs(m - med))) * 1.4826
     return round(med, 2), round(mad / np.sqrt(m.size), 3)
+
+
+def calibrate_site_terms(amp: np.ndarray, dist_km: np.ndarray, phase: np.ndarray, catalogue_mag: np.ndarray,
+                         relation: ScalingRelation = DEFAULT) -> tuple[ScalingRelation, dict[str, float]]:
+    """Fit the site terms ``K`` per phase from picks of events with catalogue magnitudes.
+
+    With ``a`` and ``b`` held fixed, every pick gives ``K = log10(E) - a*M - b*log10(D)``; the
+    site term is the median over picks (robust to clipped or badly coupled channels), with the
+    scatter 1.4826 * MAD / sqrt(n) as its uncertainty.  Phases without usable picks keep the
+    relation's value.
+
+    Parameters
+    ----------
+    amp, dist_km, phase
+        Per pick: peak |strain rate| (1/s), hypocentral distance (km), ``"P"`` / ``"S"``.
+    catalogue_mag
+        Per pick: the catalogue magnitude of the pick's event.
+    relation
+        Relation whose ``a``, ``b`` are kept.
+
+    Returns
+    -------
+    ``(relation with the fitted k, {phase: uncertainty of K})``
+    """
+    amp = np.asarray(amp, dtype=float)
+    d = np.log10(np.maximum(np.asarray(dist_km, dtype=float), 0.1))
+    ph = np.asarray(phase)
+    m = np.asarray(catalogue_mag, dtype=float)
+    k = dict(relation.k)
+    unc: dict[str, float] = {}
+    for p in ("P", "S"):
+        ok = (ph == p) & np.isfinite(amp) & (amp > 0) & np.isfinite(m) & np.isfinite(d)
+        if not ok.any():
+            continue
+        kk = np.log10(amp[ok]) - relation.a[p] * m[ok] - relation.b[p] * d[ok]
+        med = float(np.median(kk))
+        k[p] = med
+        unc[p] = float(np.median(np.abs(kk - med)) * 1.4826 / np.sqrt(kk.size))
+    from dataclasses import replace
+
+    return replace(relation, k=k), unc
