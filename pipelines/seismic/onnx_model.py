@@ -19,6 +19,7 @@ physical cores, sequential execution, all graph optimisations, no spinning.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -49,13 +50,14 @@ def clean(data: np.ndarray) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def _moving_mean(x: np.ndarray, window: int, stride: int, pad: int) -> np.ndarray:
+def _moving_mean_reference(x: np.ndarray, window: int, stride: int, pad: int) -> np.ndarray:
     """Moving mean along axis 0 on a ``pad``-reflected copy, linearly interpolated to every sample.
 
     Windows start every ``stride`` samples of the padded record and are
     ``window`` long (``window`` must be a multiple of ``stride``); the mean of
     each window is placed at its centre and linearly interpolated (held
-    constant beyond the first/last centre).
+    constant beyond the first/last centre).  This direct (slower) form is the
+    definition :func:`_moving_mean` is tested against.
     """
     nt, nx = x.shape
     xp = np.pad(x, ((pad, pad), (0, 0)), mode="reflect") if nt > 1 else np.repeat(x, 2 * pad + 1, axis=0)
@@ -76,13 +78,90 @@ def _moving_mean(x: np.ndarray, window: int, stride: int, pad: int) -> np.ndarra
     return m[i0] * (1 - f) + m[i0 + 1] * f
 
 
+@functools.lru_cache(maxsize=16)
+def _moving_mean_operators(nt: int, window: int, stride: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, K)`` with ``moving_mean(x) == W @ (K @ x)`` for ``[nt, nx]`` records.
+
+    The moving mean of :func:`_moving_mean_reference` is linear along time and
+    the same for every channel: ``K`` ``[n_centres, nt]`` averages the
+    reflect-padded windows (the reflection folded into the weights) and ``W``
+    ``[nt, n_centres]`` holds the linear-interpolation weights (two per row).
+    ``n_centres`` is about ``nt / stride``, so the moving mean costs two thin
+    matrix products instead of a padded copy, block sums, a cumulative sum and
+    two gathers.  Cached per record length (a stream has one window length).
+    """
+    src = np.pad(np.arange(nt), pad, mode="reflect") if nt > 1 else np.zeros(nt + 2 * pad, np.int64)
+    per = window // stride
+    nb = src.size // stride
+    if nb < per:  # record shorter than one window: global mean of the padded record
+        k = np.bincount(src, minlength=nt)[None, :] / src.size
+        return np.ones((nt, 1), np.float32), k.astype(np.float32)
+    nc = nb - per + 1
+    k = np.zeros((nc, nt))
+    for j in range(nc):  # a few dozen rows, once per record length
+        k[j] = np.bincount(src[j * stride : j * stride + window], minlength=nt)
+    k /= window
+    if nc == 1:
+        return np.ones((nt, 1), np.float32), k.astype(np.float32)
+    centres = np.arange(nc) * stride + (window - 1) / 2.0 - pad
+    pos = np.clip(np.interp(np.arange(nt, dtype=np.float64), centres, np.arange(nc)), 0, nc - 1)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), nc - 2)
+    f = pos - i0
+    w = np.zeros((nt, nc))
+    rows = np.arange(nt)
+    w[rows, i0] = 1 - f
+    w[rows, i0 + 1] += f
+    return w.astype(np.float32), k.astype(np.float32)
+
+
+def _moving_mean(x: np.ndarray, window: int, stride: int, pad: int) -> np.ndarray:
+    """Moving mean along axis 0 (defined by :func:`_moving_mean_reference`) as two thin matmuls.
+
+    ``x`` is ``[nt, nx]`` float32; returns a new float32 array of the same shape.
+    """
+    w, k = _moving_mean_operators(int(x.shape[0]), window, stride, pad)
+    with _one_blas_thread():
+        return w @ (k @ x)
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread.
+
+    The products above are thin and memory-bound; a multi-threaded BLAS gains
+    nothing on 2 cores and, on a loaded box (or next to onnxruntime's threads),
+    its spinning workers made them 5-20x slower in measurements.
+    """
+    global _BLAS_CTL
+    if _BLAS_CTL is None:
+        from threadpoolctl import ThreadpoolController  # dependency of scikit-learn
+
+        _BLAS_CTL = ThreadpoolController()
+    return _BLAS_CTL.limit(limits=1, user_api="blas")
+
+
+_BLAS_CTL = None
+
+
 def moving_normalize(data: np.ndarray) -> np.ndarray:
-    """Per-channel moving normalisation (window 2048, stride 256, reflect pad 1024)."""
+    """Per-channel moving normalisation (window 2048, stride 256, reflect pad 1024).
+
+    Subtracts the moving mean and divides by the moving mean absolute value;
+    float32 throughout, two ``[nt, nx]`` buffers.
+    """
     x = np.asarray(data, dtype=np.float32)
-    x = x - _moving_mean(x, NORM_WINDOW, NORM_STRIDE, NORM_PAD)
-    scale = _moving_mean(np.abs(x), NORM_WINDOW, NORM_STRIDE, NORM_PAD)
-    scale[scale == 0] = 1.0
-    return (x / scale).astype(np.float32)
+    if x.shape[0] == 0:
+        return x.copy()
+    y = _moving_mean(x, NORM_WINDOW, NORM_STRIDE, NORM_PAD)
+    np.subtract(x, y, out=y)  # y = x - moving mean
+    w, k = _moving_mean_operators(int(x.shape[0]), NORM_WINDOW, NORM_STRIDE, NORM_PAD)
+    scale = np.abs(y)
+    with _one_blas_thread():
+        window_means = k @ scale
+        scale = np.matmul(w, window_means, out=scale)
+    if not np.all(window_means > 0):  # W >= 0: a zero scale needs a zero window mean
+        scale[scale == 0] = 1.0
+    np.divide(y, scale, out=y)
+    return y
 
 
 def preprocess(data: np.ndarray, *, do_clean: bool = True) -> np.ndarray:

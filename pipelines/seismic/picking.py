@@ -128,6 +128,44 @@ def peaks_sparse(prob: np.ndarray, threshold: float, kernel: int) -> tuple[np.nd
     return it[ok], ix[ok], v[ok]
 
 
+def peaks_in_rows(prob: np.ndarray, lo: int, hi: int, threshold: float, kernel: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`peaks_sparse` restricted to peaks in rows ``[lo, hi)`` of time-major ``[nt, nx]`` probabilities.
+
+    Rows outside ``[lo, hi)`` serve only as neighbours.  A cheap full-width
+    prefilter (``> threshold``, larger than the previous sample, not smaller
+    than the next) leaves only local maxima, so the ``kernel``-wide check runs
+    on a few candidates instead of on every sample above the threshold (a
+    trained network puts thousands of samples above it around each arrival).
+    Returns ``(it, ix, score)`` sorted by time, then channel.
+    """
+    n = prob.shape[0]
+    lo, hi = max(0, lo), min(n, hi)
+    if hi <= lo:
+        e = np.zeros(0, np.int64)
+        return e, e.copy(), np.zeros(0, prob.dtype)
+    p = prob[lo:hi]
+    m = p > threshold
+    if lo > 0:
+        m &= p > prob[lo - 1 : hi - 1]
+    else:
+        m[1:] &= p[1:] > p[:-1]
+    if hi < n:
+        m &= p >= prob[lo + 1 : hi + 1]
+    else:
+        m[:-1] &= p[:-1] >= p[1:]
+    it, ix = np.nonzero(m)
+    it += lo
+    v = prob[it, ix]
+    ok = np.ones(it.size, bool)
+    for k in range(-(kernel // 2), kernel // 2 + 1):
+        if k in (-1, 0, 1):  # done by the prefilter
+            continue
+        tk = it + k
+        inside = (tk >= 0) & (tk < n)
+        ok &= ~inside | (v >= prob[np.clip(tk, 0, n - 1), ix])
+    return it[ok], ix[ok], v[ok]
+
+
 def _amp_at(sr: np.ndarray, it: np.ndarray, ix: np.ndarray, n: int) -> np.ndarray:
     """``max |sr[t - 5 : t + n, x]|`` at the given samples (clipped to the array)."""
     out = np.zeros(it.size, np.float32)
@@ -176,12 +214,27 @@ def run_model(prep: Prepared, annotator: Any, cfg: PickerConfig) -> np.ndarray:
 
 
 @dataclass
+class _AmpSource:
+    """Strain rate of one window for the amplitudes of picks in its owned interval."""
+
+    own_lo: int  # global 100 Hz index of the first owned sample
+    own_hi: int  # one past the last owned sample
+    g0: int  # global index of sr row 0
+    sr: np.ndarray  # [rows, nx] rows [own_lo - 5, own_hi + n_amp) of the window's strain rate (clipped to it); a view
+    n_amp: int
+
+    def amplitude(self, g: np.ndarray, ix: np.ndarray) -> np.ndarray:
+        """``max |sr|`` over ``[g - 5, g + n_amp)`` (clipped to the window) for picks at global ``g``."""
+        return _amp_at(self.sr, g - self.g0, ix, self.n_amp)
+
+
+@dataclass
 class _Segment:
     """Stitched, owned stream data kept between windows (the overlap buffer)."""
 
     g0: int  # global 100 Hz sample index of row 0
     prob: np.ndarray  # [2, n, nx] P and S probabilities
-    amp: np.ndarray  # [n, nx] forward peak |strain rate| (filled where a probability exceeds the threshold)
+    amp: list[_AmpSource]  # per window, in time order; amplitudes are computed for the picks only
 
 
 @dataclass
@@ -307,16 +360,15 @@ class StreamPicker:
             raise RuntimeError("gap in owned intervals")
         n_amp = min(cfg.amp_window, max(cfg.tail, 1)) if not final else cfg.amp_window
         seg_prob = probs[1:3, own_lo:own_hi]  # [2, n, nx] time-major
-        # forward peak |strain rate| (with the window's look-ahead), only where a pick is possible
-        seg_amp = np.zeros(seg_prob.shape[1:], np.float32)
-        it, ix = np.nonzero((seg_prob[0] > cfg.threshold) | (seg_prob[1] > cfg.threshold))
-        if it.size:
-            seg_amp[it, ix] = _amp_at(prep.strain_rate, it + own_lo, ix, n_amp)
+        # forward peak |strain rate| with this window's look-ahead, computed later for the picks only
+        sr = prep.strain_rate
+        sr_lo, sr_hi = max(0, own_lo - 5), min(sr.shape[0], own_hi + n_amp)
+        src = _AmpSource(g_start + own_lo, g_start + own_hi, g_start + sr_lo, sr[sr_lo:sr_hi], n_amp)
         if self._seg is None:
-            self._seg = _Segment(g_start + own_lo, np.ascontiguousarray(seg_prob), seg_amp)
+            self._seg = _Segment(g_start + own_lo, np.ascontiguousarray(seg_prob), [src])
         else:
             self._seg = _Segment(self._seg.g0, np.concatenate([self._seg.prob, seg_prob], axis=1),
-                                 np.concatenate([self._seg.amp, seg_amp], axis=0))
+                                 self._seg.amp + [src])
         self._owned_to = g_start + own_hi
         return self._pick_segment(final=final)
 
@@ -334,9 +386,7 @@ class StreamPicker:
         top_k = max(int(round((hi - lo) / (30 * cfg.fs) * cfg.max_per_30s)), 3)
         picks: list[Pick] = []
         for ip, phase in enumerate(PHASES):
-            it, ix, score = peaks_sparse(seg.prob[ip], cfg.threshold, cfg.kernel)
-            sel = (it >= lo) & (it < hi)
-            it, ix, score = it[sel], ix[sel], score[sel]
+            it, ix, score = peaks_in_rows(seg.prob[ip], lo, hi, cfg.threshold, cfg.kernel)
             if it.size:
                 # per-channel top-K within this segment
                 order = np.lexsort((-score, ix))
@@ -345,11 +395,12 @@ class StreamPicker:
                 rank = np.arange(ix_s.size) - np.repeat(first, np.diff(np.r_[first, ix_s.size]))
                 keep = np.sort(order[rank < top_k])
                 it, ix, score = it[keep], ix[keep], score[keep]
-            picks += self._make_picks(seg.g0 + it, ix, score, seg.amp[it, ix], phase)
+            picks += self._make_picks(seg.g0 + it, ix, score, _amplitudes(seg.amp, seg.g0 + it, ix), phase)
         self._picked_to = seg.g0 + hi
-        # keep 2*half rows of context for the next max-pool
+        # keep 2*half rows of context for the next max-pool, and the strain rate of unpicked samples
         keep_from = max(0, hi - 2 * half)
-        self._seg = _Segment(seg.g0 + keep_from, seg.prob[:, keep_from:], seg.amp[keep_from:])
+        self._seg = _Segment(seg.g0 + keep_from, seg.prob[:, keep_from:],
+                             [a for a in seg.amp if a.own_hi > self._picked_to])
         picks.sort(key=lambda p: (p.t_ns, p.channel, p.phase))
         return picks
 
@@ -372,6 +423,16 @@ class StreamPicker:
             )
             for t, c, d, s, a in zip(t_ns.tolist(), chans.tolist(), dist.tolist(), score.tolist(), amp.tolist())
         ]
+
+
+def _amplitudes(sources: list[_AmpSource], g: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """Amplitudes of picks at global samples ``g``, each from the window that owns its sample."""
+    out = np.zeros(g.size, np.float32)
+    for src in sources:
+        sel = np.flatnonzero((g >= src.own_lo) & (g < src.own_hi))
+        if sel.size:
+            out[sel] = src.amplitude(g[sel], ix[sel])
+    return out
 
 
 def pick_blocks(blocks: Iterable[DASBlock], annotator: Any, cfg: PickerConfig | None = None) -> list[Pick]:

@@ -119,11 +119,39 @@ def apply_channel_map(data: np.ndarray, cmap: ChannelMap) -> np.ndarray:
     return data[:, : n_out * f].reshape(nt, n_out, f).mean(axis=2, dtype=np.float32)
 
 
-def remove_common_mode(data: np.ndarray) -> np.ndarray:
-    """Demean every channel over time, then subtract the median across channels at each sample."""
-    x = data - data.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-    x -= np.median(x, axis=1, keepdims=True).astype(np.float32)
-    return x.astype(np.float32, copy=False)
+def channel_median(x: np.ndarray) -> np.ndarray:
+    """Median across channels (axis 1) at every sample, float32; same values as ``np.median(x, axis=1)``.
+
+    One ``np.partition`` at the upper middle element plus a max over the lower
+    half (even counts), instead of ``np.median``'s two-element partition, which
+    measured about 5x slower on ``[3072, 1024]`` float32 windows.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n = x.shape[1]
+    if n == 0:
+        return np.zeros(x.shape[0], np.float32)
+    h = n // 2
+    part = np.partition(x, h, axis=1)
+    upper = part[:, h]
+    if n % 2:
+        return upper.copy()
+    lower = part[:, :h].max(axis=1)
+    return ((lower + upper) * np.float32(0.5)).astype(np.float32, copy=False)
+
+
+def demean(data: np.ndarray) -> np.ndarray:
+    """Subtract each channel's mean over time (mean accumulated in float64); float32 result."""
+    x = np.asarray(data, dtype=np.float32)
+    return x - x.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+
+
+def remove_common_mode(data: np.ndarray, *, demeaned: bool = False) -> np.ndarray:
+    """Demean every channel over time, then subtract the median across channels at each sample.
+
+    Set ``demeaned`` if ``data`` is already demeaned (skips that pass).  Returns a new array.
+    """
+    x = np.asarray(data, dtype=np.float32) if demeaned else demean(data)
+    return x - channel_median(x)[:, None]
 
 
 def highpass(data: np.ndarray, fs: float, freq_hz: float, order: int = 2) -> np.ndarray:
@@ -195,8 +223,8 @@ def prepare(
             x = np.vstack([x, np.zeros((n_out - x.shape[0], x.shape[1]), np.float32)])
     # amplitudes: demeaned (+ high-passed) strain rate WITHOUT common-mode removal, which
     # would also remove part of a near-vertically incident, coherent arrival on a short array
-    amp = x - x.mean(axis=0, keepdims=True)
-    x = remove_common_mode(x)
+    amp = demean(x)
+    x = remove_common_mode(amp, demeaned=True)  # new array: amp is kept as it is
     if highpass_hz:
         x = highpass(x, fs, highpass_hz)
         amp = highpass(amp, fs, highpass_hz)
