@@ -137,10 +137,10 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
     ew = (" WHERE " + " AND ".join(ev_conds)) if ev_conds else ""
     ev_rows = store.db.fetchall(f"SELECT site_id, doc FROM events{ew} ORDER BY origin_ns DESC LIMIT 20", ev_params)
     events = []
-    ev_ids = []
+    ev_ids = []  # (site_id, id): record ids are unique per site only
     for r in ev_rows:
         d = json.loads(r["doc"])
-        ev_ids.append(d["id"])
+        ev_ids.append((r["site_id"], d["id"]))
         events.append({
             "id": d["id"], "site_id": r["site_id"], "time": d.get("time"),
             "magnitude": d.get("magnitude"),
@@ -148,20 +148,23 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
             "status": d.get("status"), "version": d.get("version"), "num_picks": d.get("num_picks"),
             "picks": [],
         })
-    by_event: dict[str, list] = {e: [] for e in ev_ids}
+    by_event: dict[tuple[str, str], list] = {e: [] for e in ev_ids}
     if ev_ids:
+        ids = sorted({i for _, i in ev_ids})
         prow = store.db.fetchall(
-            f"SELECT event_id, t_ns, doc FROM picks WHERE event_id IN ({', '.join('?' * len(ev_ids))}) "
-            "ORDER BY t_ns LIMIT 5000", ev_ids,
+            f"SELECT site_id, event_id, t_ns, doc FROM picks WHERE event_id IN ({', '.join('?' * len(ids))}) "
+            "ORDER BY t_ns LIMIT 5000", ids,
         )
         for r in prow:
+            if (r["site_id"], r["event_id"]) not in by_event:
+                continue
             d = json.loads(r["doc"])
-            by_event[r["event_id"]].append({
+            by_event[(r["site_id"], r["event_id"])].append({
                 "channel": d.get("channel"), "distance_m": d.get("distance_m"), "phase": d.get("phase"),
                 "time": d.get("time"), "t_ms": _ms(int(r["t_ns"])), "score": d.get("score"),
             })
     for e in events:
-        e["picks"] = by_event.get(e["id"], [])
+        e["picks"] = by_event.get((e["site_id"], e["id"]), [])
     pconds = ["t_ns >= ?", "t_ns <= ?"]
     pparams: list[Any] = [start_ns, end_ns]
     if site:
@@ -182,11 +185,10 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
 
     alerts = []
     for r in store.db.fetchall(
-        "SELECT seq, kind, ref_id, version, created_ns, doc FROM alerts ORDER BY seq DESC LIMIT 20"
+        "SELECT seq, kind, ref_id, version, created_ns, doc, site_id FROM alerts"
+        + (" WHERE site_id = ?" if site else "") + " ORDER BY seq DESC LIMIT 20", (site,) if site else (),
     ):
         r["doc"] = json.loads(r["doc"])
-        if site and r["doc"].get("site_id", site) != site:
-            continue
         alerts.append(alert_json(r))
     sites = [s["site_id"] for s in store.list_sites()]
     fibers = sorted({r["fiber_id"] for r in store.db.fetchall("SELECT DISTINCT fiber_id FROM vehicles")}

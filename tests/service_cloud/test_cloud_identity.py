@@ -104,6 +104,11 @@ def test_colliding_ids_from_two_edges(cloud, tmp_path):
         r = httpx.get(f"{base}/api/v1/seismic/picks", params={"event_id": f"site-b/{eid}"}, headers=h)
         assert r.json()["count"] == 6
 
+        # the dashboard's event list attaches each site's own picks to its event
+        r = httpx.get(f"{base}/api/v1/live/overview", headers=h)
+        assert r.status_code == 200, r.text
+        assert sorted((e["site_id"], len(e["picks"])) for e in r.json()["events"]) == [("site-a", 8), ("site-b", 6)]
+
         # completeness from each edge's coverage: a 10/15 min, b 15/15 min; all sites = mean
         def comp(params):
             r = httpx.get(f"{base}/api/v1/traffic/stats", headers=h, params={
