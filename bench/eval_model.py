@@ -16,6 +16,13 @@ excluded. Plus a smoke test on the real mine event (DASDAE
 ``deformation_rate_event_1.hdf5``) and the fraction of teacher picks GaMMA
 associated during pseudo-labelling (from ``--pseudo-stats``).
 
+Checkpoint selection uses ``--split validation``: the same generators and bins on seeds
+900,000-999,999 (``quake`` from 900,000, ``train-gen`` from 950,000), below the evaluation range
+and above every training seed. ``--rows-from JSON`` reuses rows of an earlier run on the same
+split and per-bin counts (the scenes are deterministic in the seed, the pickers deterministic;
+the scene truth counts are checked to match): by default the teacher's (instead of re-running
+the 3-C teacher), ``--reuse-row student="stage 2"`` also copies (and renames) a model's rows.
+
 Usage::
 
     .venv/bin/python bench/eval_model.py --model models/phasenet_das/phasenet_das_edge.onnx \
@@ -153,6 +160,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-mine", action="store_true")
     ap.add_argument("--pseudo-stats", default=str(ROOT / "var" / "pseudo" / "teacher" / "stats.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_eval.json"))
+    ap.add_argument("--split", choices=["eval", "validation"], default="eval",
+                    help="eval: held-out seeds >= 1,000,000; validation: 900,000-999,999 (checkpoint selection)")
+    ap.add_argument("--rows-from", default=None, help="reuse rows from an earlier eval JSON (same split, same per-bin)")
+    ap.add_argument("--reuse-row", action="append", default=None,
+                    help="OLD[=NEW]: row names copied from --rows-from (default: teacher)")
     args = ap.parse_args(argv)
     global PEAK_KERNEL
     PEAK_KERNEL = args.peak_kernel
@@ -160,18 +172,26 @@ def main(argv=None) -> int:
     for spec in args.model or [str(ROOT / "models" / "phasenet_das" / "phasenet_das_edge.onnx")]:
         name, _, path = spec.rpartition("=")
         models[name or "student"] = PhaseNetDAS(path, threads=1)
-    sess = None if args.no_teacher else load_session(threads=1)
-    result = {"thresholds": args.threshold, "student_peak_kernel": args.peak_kernel, "tolerance_s": TOL, "bins_db": BINS, "generators": {}, "timing_s": {}}
+    reuse = None
+    reuse_rows = [(r.partition("=")[0], r.partition("=")[2] or r.partition("=")[0]) for r in (args.reuse_row or ["teacher"])]
+    if args.rows_from:
+        reuse = json.loads(Path(args.rows_from).read_text())
+        if reuse.get("split", "eval") != args.split:
+            raise SystemExit("--teacher-from JSON is from another split")
+    reuse_teacher = reuse is not None and any(o == "teacher" for o, _ in reuse_rows)
+    sess = None if (args.no_teacher or reuse_teacher) else load_session(threads=1)
+    val = args.split == "validation"
+    result = {"split": args.split, "thresholds": args.threshold, "student_peak_kernel": args.peak_kernel, "tolerance_s": TOL, "bins_db": BINS, "generators": {}, "timing_s": {}}
     timing = {k: 0.0 for k in [*models, "teacher"]}
     thresholds = args.threshold
-    for gen, make, per_bin, base in (("quake", quake_scene, args.per_bin, scenes.EVAL_SEED0),
-                                     ("train-gen", own_scene, args.own_per_bin, scenes.EVAL_SEED0 + 500_000)):
+    for gen, make, per_bin, base in (("quake", quake_scene, args.per_bin, 900_000 if val else scenes.EVAL_SEED0),
+                                     ("train-gen", own_scene, args.own_per_bin, 950_000 if val else scenes.EVAL_SEED0 + 500_000)):
         table = {str(th): {} for th in thresholds}
         for b, snr in enumerate(BINS):
             rows = {th: {k: [] for k in timing} for th in thresholds}
             for i in range(per_bin):
                 seed = base + b * 1000 + i
-                assert seed >= scenes.EVAL_SEED0
+                assert (900_000 <= seed < scenes.EVAL_SEED0) if val else (seed >= scenes.EVAL_SEED0)
                 blk, arrivals, live = make(seed, snr)
                 for name, m in models.items():
                     t = time.perf_counter()
@@ -187,10 +207,19 @@ def main(argv=None) -> int:
                         rows[th]["teacher"].append(score(teacher_picks_from_prob(tprob, blk, th), arrivals, live))
             for th in thresholds:
                 table[str(th)][str(snr)] = {k: aggregate(v) for k, v in rows[th].items() if v}
+                if reuse is not None and str(th) in reuse["generators"][gen]:  # thresholds the earlier run had
+                    new = next(iter(table[str(th)][str(snr)].values()))
+                    for old_name, new_name in reuse_rows:
+                        old = reuse["generators"][gen][str(th)][str(snr)][old_name]
+                        if any(old[ph]["n_true"] != new[ph]["n_true"] for ph in ("P", "S")):
+                            raise SystemExit(f"--rows-from: {gen} {snr} dB scenes differ (truth counts)")
+                        table[str(th)][str(snr)][new_name] = old
                 line = " | ".join(f"{k}: P {v['P']['f1']:.3f} S {v['S']['f1']:.3f}" for k, v in table[str(th)][str(snr)].items())
                 print(f"[{gen} th={th}] {snr:+.0f} dB  {line}", flush=True)
         result["generators"][gen] = table
-    result["timing_s"] = timing
+    result["timing_s"] = {k: v for k, v in timing.items() if not (k == "teacher" and reuse_teacher)}
+    if reuse is not None:
+        result["rows_from"] = {"file": str(args.rows_from), "rows": [f"{o} -> {n}" for o, n in reuse_rows]}
     if not args.no_mine:
         result["mine_event"] = {k: mine_event(m, min(args.threshold)) for k, m in models.items()}
     st = Path(args.pseudo_stats)

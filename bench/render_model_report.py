@@ -31,6 +31,19 @@ def eval_tables(ev: dict) -> list[str]:
     return out
 
 
+def mean_f1_table(ev: dict) -> list[str]:
+    """Mean F1 over the SNR bins per picker, generator, threshold and phase (and over both phases)."""
+    out = ["| generator | threshold | picker | mean P F1 | mean S F1 | mean (P, S) |", "|---|---|---|---|---|---|"]
+    for gen, by_th in ev["generators"].items():
+        for th, table in by_th.items():
+            names = list(next(iter(table.values())).keys())
+            for name in names:
+                p = [rows[name]["P"]["f1"] for rows in table.values() if name in rows]
+                s = [rows[name]["S"]["f1"] for rows in table.values() if name in rows]
+                out.append(f"| {gen} | {th} | {name} | {sum(p) / len(p):.3f} | {sum(s) / len(s):.3f} | {(sum(p) + sum(s)) / (len(p) + len(s)):.3f} |")
+    return out
+
+
 def bench_table(b: dict) -> list[str]:
     out = [f"Machine: {b['nproc']} cores, {b['cpu']}; {b['date']}; onnxruntime {b['onnxruntime']}, torch {b['torch']}; "
            f"{b['threads']} threads; 1-min load average at the end {b['load_avg_1m_at_end']:.1f} (shared machine: absolute "
@@ -50,7 +63,10 @@ def main() -> int:
     lines = [head.rstrip(), ""]
     if ev_path.exists():
         ev = json.loads(ev_path.read_text())
-        lines += ["## Accuracy on held-out synthetic scenes (seeds >= 1,000,000)", ""] + eval_tables(ev)
+        lines += ["## Accuracy on held-out synthetic scenes (seeds >= 1,000,000)", "",
+                  "### Mean F1 over the 5 SNR bins", ""] + mean_f1_table(ev) + [""] + eval_tables(ev)
+        if (RES / "model_stage3.md").exists():
+            lines += [(RES / "model_stage3.md").read_text().rstrip(), ""]
         if "pseudo_labels" in ev:
             pl = ev["pseudo_labels"]
             lines += ["## Pseudo-labelling (teacher -> GaMMA -> filters) on training-seed scenes", "",
