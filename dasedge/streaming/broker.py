@@ -52,6 +52,111 @@ class BrokerError(RuntimeError):
     """The local broker could not be fetched, formatted, started or stopped."""
 
 
+# ------------------------------------------------------------- site config
+#: ``server.properties`` keys dasedge sets itself (listeners, KRaft roles, data folder): a
+#: ``--config`` file cannot change them (use ``--port`` / ``--state-dir``).
+MANAGED_KEYS = frozenset({
+    "process.roles", "node.id", "controller.quorum.bootstrap.servers", "controller.quorum.voters", "listeners",
+    "advertised.listeners", "inter.broker.listener.name", "controller.listener.names",
+    "listener.security.protocol.map", "log.dirs", "log.dir",
+})
+#: retention time keys: Kafka uses the finest one set, so a site file's value replaces all of them
+RETENTION_TIME_KEYS = ("log.retention.ms", "log.retention.minutes", "log.retention.hours")
+#: the producer splits records at 8 MiB (codec.MAX_RECORD_BYTES); batch and header overhead on top
+MIN_MESSAGE_MAX_BYTES = 8 * 1024 * 1024 + 1024 * 1024
+#: workers keep resume points and small state in the commit metadata (see runtime)
+MIN_OFFSET_METADATA_BYTES = 64 * 1024
+#: ``log.retention.bytes=auto``: this fraction of the data disk, shared by ``num.partitions``
+AUTO_RETENTION_DISK_FRACTION = 0.6
+
+
+def read_properties(path: str | os.PathLike) -> dict[str, str]:
+    """Parse a Java ``.properties`` file (``key=value`` / ``key: value``, ``#``/``!`` comments,
+    trailing-backslash continuation lines).  Later keys win, as in Java."""
+    props: dict[str, str] = {}
+    pending = ""
+    for raw in Path(path).read_text().splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            pending = line[:-1]
+            continue
+        cut = min([i for i in (line.find("="), line.find(":")) if i >= 0], default=-1)
+        key, value = (line, "") if cut < 0 else (line[:cut].strip(), line[cut + 1:].strip())
+        props[key] = value
+    if pending:
+        props[pending.strip()] = ""
+    return props
+
+
+def _listener_port(listeners: str, name: str) -> int | None:
+    for item in listeners.split(","):
+        proto, _, addr = item.strip().partition("://")
+        if proto == name and ":" in addr:
+            try:
+                return int(addr.rsplit(":", 1)[1])
+            except ValueError:
+                return None
+    return None
+
+
+def site_overrides(props: dict[str, str], data_dir: str | os.PathLike) -> tuple[dict[str, str], list[str]]:
+    """Turn a site ``server.properties`` into overrides for :class:`LocalKafka` and check them.
+
+    Managed keys (:data:`MANAGED_KEYS`) are dropped with a note; ``log.retention.bytes=auto``
+    becomes :data:`AUTO_RETENTION_DISK_FRACTION` of the disk holding ``data_dir`` divided by
+    ``num.partitions``.
+
+    Returns
+    -------
+    overrides, notes
+        Keys to write over the generated configuration, and one line per dropped key or warning.
+
+    Raises
+    ------
+    BrokerError
+        If the size limits do not fit what dasedge producers send (``message.max.bytes`` below
+        an 8 MiB record plus overhead, ``replica.fetch.max.bytes`` below ``message.max.bytes``).
+    """
+    out, notes = {}, []
+    for k, v in props.items():
+        if k in MANAGED_KEYS:
+            notes.append(f"{k} ignored (set by dasedge broker: use --port / --state-dir)")
+            continue
+        out[k] = v
+    if out.get("log.retention.bytes", "").lower() == "auto":
+        d = Path(data_dir)
+        while not d.exists() and d != d.parent:
+            d = d.parent
+        parts = max(1, int(out.get("num.partitions", "1")))
+        out["log.retention.bytes"] = str(int(AUTO_RETENTION_DISK_FRACTION * shutil.disk_usage(d).total / parts))
+        notes.append(f"log.retention.bytes=auto -> {out['log.retention.bytes']} "
+                     f"({AUTO_RETENTION_DISK_FRACTION:.0%} of the disk of {d} / {parts} partitions)")
+
+    def as_int(key: str) -> int | None:
+        if key not in out:
+            return None
+        try:
+            return int(out[key])
+        except ValueError:
+            raise BrokerError(f"{key}={out[key]!r} is not an integer") from None
+
+    mmb = as_int("message.max.bytes")
+    if mmb is not None and mmb < MIN_MESSAGE_MAX_BYTES:
+        raise BrokerError(f"message.max.bytes={mmb} is below {MIN_MESSAGE_MAX_BYTES}: dasedge producers send records "
+                          f"up to 8 MiB (codec.MAX_RECORD_BYTES) plus headers; the broker would reject them")
+    rfb = as_int("replica.fetch.max.bytes")
+    if rfb is not None and rfb < (mmb or MESSAGE_MAX_BYTES):
+        raise BrokerError(f"replica.fetch.max.bytes={rfb} is below message.max.bytes={mmb or MESSAGE_MAX_BYTES}")
+    omb = as_int("offset.metadata.max.bytes")
+    if omb is not None and omb < MIN_OFFSET_METADATA_BYTES:
+        notes.append(f"offset.metadata.max.bytes={omb} < {MIN_OFFSET_METADATA_BYTES}: workers will commit without "
+                     f"their state (restarts then rebuild it from the stream)")
+    return out, notes
+
+
 # ---------------------------------------------------------------------- jars
 def libs_dir() -> Path:
     """Folder holding the broker jars (may not exist yet)."""
@@ -245,7 +350,14 @@ class LocalKafka:
             port=self.port, controller_port=self.controller_port, log_dir=self.kafka_log_dirs
         )
         if self.overrides:
-            text += "\n# overrides\n" + "".join(f"{k}={v}\n" for k, v in self.overrides.items())
+            # an overridden key replaces the template's line (a retention time replaces all of them)
+            drop = set(self.overrides)
+            if drop & set(RETENTION_TIME_KEYS):
+                drop |= set(RETENTION_TIME_KEYS)
+            kept = [ln for ln in text.splitlines()
+                    if ln.lstrip().startswith("#") or ln.split("=", 1)[0].strip() not in drop]
+            text = "\n".join(kept) + "\n\n# overrides (--config / overrides=)\n" + "".join(
+                f"{k}={v}\n" for k, v in self.overrides.items())
         self.config_path.write_text(text)
         return self.config_path
 

@@ -4,6 +4,12 @@ State (pid file, bootstrap file, broker data and logs) lives in ``--state-dir``
 (default ``$DASEDGE_KAFKA_STATE`` or ``./.kafka``).  ``start`` prints the bootstrap
 address (``127.0.0.1:PORT``) on stdout, so ``export KAFKA_BOOTSTRAP=$(dasedge broker start)``
 works in a shell or CI job.
+
+``--config FILE`` (or ``$DASEDGE_KAFKA_CONFIG``) merges a site ``server.properties`` (e.g.
+``deploy/edge-kafka/server.properties``: retention sized to the disk, size limits aligned with
+the producer, commit metadata size) over the generated KRaft configuration; listeners, roles
+and the data folder stay dasedge's (the file's ``PLAINTEXT`` listener port is used when
+``--port`` is not given).  The effective file is ``STATE/data/server.properties``.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from dasedge.streaming.broker import (
     KAFKA_VERSION,
     BrokerError,
     LocalKafka,
+    _listener_port,
     api_versions_ok,
     ensure_jars,
     is_kafka_pid,
+    read_properties,
+    site_overrides,
     stop_pid,
 )
 
@@ -36,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="client port (default: free port / remembered)")
     parser.add_argument("--partitions", type=int, default=None, help="default partitions of auto-created topics")
     parser.add_argument("--timeout", type=float, default=120.0, help="start/stop timeout in seconds")
+    parser.add_argument("--config", type=Path, default=os.environ.get("DASEDGE_KAFKA_CONFIG") or None,
+                        help="site server.properties merged over the generated KRaft settings "
+                             "(default $DASEDGE_KAFKA_CONFIG; log.retention.bytes=auto sizes retention to the disk)")
 
 
 def _read_state(state: Path) -> tuple[int | None, str | None]:
@@ -77,8 +89,22 @@ def run(args: argparse.Namespace) -> int:
         print(bootstrap)
         return 0
     state.mkdir(parents=True, exist_ok=True)
-    overrides = {"num.partitions": str(args.partitions)} if args.partitions else None
-    kafka = LocalKafka(state / "data", port=args.port, overrides=overrides, detach=True)
+    overrides: dict[str, str] = {}
+    port = args.port
+    if args.config:
+        try:
+            props = read_properties(args.config)
+            overrides, notes = site_overrides(props, state / "data")
+        except (OSError, BrokerError) as exc:
+            print(f"dasedge broker: --config {args.config}: {exc}", file=sys.stderr)
+            return 2
+        for note in notes:
+            print(f"dasedge broker: --config {args.config}: {note}", file=sys.stderr)
+        if port is None:
+            port = _listener_port(props.get("listeners", ""), "PLAINTEXT")
+    if args.partitions:
+        overrides["num.partitions"] = str(args.partitions)
+    kafka = LocalKafka(state / "data", port=port, overrides=overrides or None, detach=True)
     try:
         kafka.start(timeout_s=args.timeout)
     except BrokerError as exc:
