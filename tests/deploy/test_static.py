@@ -357,3 +357,53 @@ def test_k8s_manifests():
                     if e["name"].startswith("DASEDGE_"):
                         assert e["name"] in known, f"k8s {c['name']}: {e['name']} is not read by the code"
                     assert "value" not in e or not re.search(r"KEY|PASSWORD|URL", e["name"]), e["name"]
+
+
+# --------------------------------------------------- limits, health, quarantine
+_SIZE = re.compile(r"^\d+(\.\d+)?[KMGT]i?B?$", re.I)  # a memory size with its unit, e.g. 1G, 512M, 2GiB
+
+
+def test_compose_resource_limits_in_units_and_health_per_role():
+    """Every service has CPU and memory limits (memory with a unit); HTTP roles are health-checked
+    on the port they serve, roles without HTTP do not inherit the image's :8000 check."""
+    for name, svc in compose()["services"].items():
+        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        assert _SIZE.match(str(limits.get("memory", ""))), f"{name}: memory limit {limits.get('memory')!r} (no unit?)"
+        assert float(limits.get("cpus", 0)) > 0, f"{name}: no cpus limit"
+        cmd = _command(svc)
+        if not str(svc.get("image", "")).startswith("dasedge") or cmd is None:
+            continue
+        hc = svc.get("healthcheck") or {}
+        if cmd[0] in ("serve", "cloud"):
+            ns = parse_cli(cmd)
+            assert not hc.get("disable") and f":{ns.port}/health" in " ".join(hc.get("test", [])), name
+        else:
+            assert hc.get("disable") is True, f"{name} ({cmd[0]}) serves no HTTP: the image's :8000 check would fail"
+
+
+def test_systemd_limits_in_units_and_restart_policy():
+    for unit in sorted(SYSTEMD.glob("*.service")):
+        text = unit.read_text()
+        mem = _unit_values(text, "MemoryMax")
+        assert mem and _SIZE.match(mem[0]), f"{unit.name}: MemoryMax {mem} (no unit?)"
+        assert _unit_values(text, "Restart") in (["always"], ["on-failure"]), unit.name
+
+
+def test_ingest_quarantine_dir_is_writable_and_kafka_unit_config_valid():
+    """The ingest routes files that hang the reader into a folder it may write; the Kafka unit's
+    --config file is the edge properties and passes the broker's checks."""
+    from dasedge.streaming.broker import read_properties, site_overrides
+
+    svc = compose()["services"]["ingest"]
+    ns = parse_cli(_command(svc))
+    assert str(ns.quarantine_dir).startswith("/var/lib/dasedge/")  # the edge-data volume
+    text = (SYSTEMD / "dasedge-ingest.service").read_text()
+    ns = parse_cli(shlex.split(_unit_values(text, "ExecStart")[0])[1:])
+    writable = _unit_values(text, "ReadWritePaths")[0].split()
+    assert any(str(ns.quarantine_dir).startswith(w) for w in writable), (ns.quarantine_dir, writable)
+    ktext = (SYSTEMD / "dasedge-kafka.service").read_text()
+    kns = parse_cli(shlex.split(_unit_values(ktext, "ExecStart")[0])[1:])
+    assert kns.config is not None and kns.config.name == "server.properties"
+    over, notes = site_overrides(read_properties(ROOT / "deploy/edge-kafka/server.properties"), "/var/lib/dasedge")
+    assert not [n for n in notes if "ignored" in n], notes  # only site keys in the edge file
+    assert int(over["offset.metadata.max.bytes"]) >= 1024 * 1024
