@@ -94,8 +94,8 @@ def test_colliding_ids_from_two_edges(cloud, tmp_path):
                       params={"format": "text", "latitude": -33.87, "longitude": 151.21, "maxradius": 1})
         assert [ln.split("|")[0] for ln in r.text.splitlines()[1:] if ln] == [f"site-b/{eid}"]
 
-        # JSON event endpoint: <site>/<id> (slash URL-encoded), ?site=, and 409 for an ambiguous bare id
-        r = httpx.get(f"{base}/api/v1/seismic/events/site-a%2F{eid}", headers=h)
+        # JSON event endpoint: ?site= selects, a bare id held by two sites is ambiguous (409)
+        r = httpx.get(f"{base}/api/v1/seismic/events/{eid}", params={"site": "site-a"}, headers=h)
         assert r.status_code == 200 and r.json()["magnitude"] == 2.5 and r.json()["site_id"] == "site-a"
         r = httpx.get(f"{base}/api/v1/seismic/events/{eid}", headers=h)
         assert r.status_code == 409

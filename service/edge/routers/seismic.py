@@ -49,11 +49,11 @@ def events(
     return page_or_csv(docs, total, limit, offset, format, None, "events.csv")
 
 
-@router.get("/events/{event_id:path}", response_model=EventOut, responses={404: {"description": "unknown event"},
+@router.get("/events/{event_id}", response_model=EventOut, responses={404: {"description": "unknown event"},
                                                                              409: {"description": "ambiguous id"}})
 def event(request: Request, _key: ReadKey, event_id: Annotated[str, Path(max_length=330)]):
-    """One event (latest version).  On the cloud ids are unique per site: use ``<site>/<id>`` (URL-encode
-    the ``/`` as ``%2F``) or ``?site=``; a bare id held by several sites answers 409."""
+    """One event (latest version).  On the cloud ids are unique per site: add ``?site=<site>`` (the
+    fdsnws ``eventid=<site>/<id>`` form also works there); a bare id held by several sites answers 409."""
     store = get_store(request)
     site, rid = split_event_id(event_id)
     if site is None:
