@@ -66,6 +66,16 @@ def stats(
     """Per-interval, per-direction statistics (volume, flow, mean/p50/p85 speed, speed bins, classes).
 
     Default range: the last 24 h ending now.
+
+    ``completeness_pct``: the share of the interval (percent of its duration)
+    for which the traffic pipeline processed data - the union of the analysis
+    windows the traffic worker processed, which it reports as coverage spans
+    (windows never straddle a data gap, failed windows do not count).  100 = the
+    whole interval was analysed; 50 = half of it had no data (volume is then a
+    lower bound).  Over several sites (cloud without ``?site=``) it is the mean
+    over the sites that report coverage; ``null`` when no coverage was ever
+    reported (e.g. a store filled by the batch CLI without a worker).  Rows
+    written by the pipeline with their own completeness keep it.
     """
     s, e = time_range(start, end)
     interval_s = INTERVALS[interval]
