@@ -93,8 +93,11 @@ def _site(args) -> SiteConfig:
 
 
 def run_files(paths: list[str], site: SiteConfig, fmt: str | None = None, progress: bool = False,
-              modal: bool = False):
-    """Vehicles (and optional modal records, coverage intervals) of files/folders."""
+              modal: bool = False, events: list | None = None):
+    """Vehicles (and optional modal records, coverage intervals) of files/folders.
+
+    ``events``: a list that collects stopped-vehicle events detected from the data.
+    """
     from pipelines.traffic.pipeline import process_window, windowed, _state
     from pipelines.traffic.structural import modal_frequencies
 
@@ -103,7 +106,7 @@ def run_files(paths: list[str], site: SiteConfig, fmt: str | None = None, progre
     vehicles, modes, coverage = [], [], []
     n = 0
     for w in windowed(iter_blocks(files, fmt), site.window_s, site.step_s):
-        vs = process_window(w, site, state, now_ns=None)
+        vs = process_window(w, site, state, now_ns=None, events=events)
         vs = [v.__class__(**{**v.__dict__, "reported_ns": None}) for v in vs]
         vehicles += vs
         coverage.append((w.t0_ns, w.t_end_ns))
@@ -181,7 +184,9 @@ def run(args: argparse.Namespace) -> int:
         return calibrate(args, site)
     from pipelines.traffic.stats import interval_stats, merge_intervals, traffic_events
 
-    vehicles, modes, coverage = run_files(args.paths, site, args.format, progress=not args.quiet, modal=args.modal)
+    stopped: list = [] if args.events else None
+    vehicles, modes, coverage = run_files(args.paths, site, args.format, progress=not args.quiet, modal=args.modal,
+                                          events=stopped)
     out = sys.stdout
     for v in vehicles:
         out.write(json.dumps(v.to_dict()) + "\n")
@@ -191,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                                   t_start_ns=cov[0][0] if cov else None, t_end_ns=cov[-1][1] if cov else None):
             out.write(json.dumps({"type": "interval_stats", **row}) + "\n")
     if args.events:
-        for e in traffic_events(vehicles, site):
+        for e in sorted(traffic_events(vehicles, site) + (stopped or []), key=lambda e: e.t_start_ns):
             out.write(json.dumps({"type": "traffic_event", **e.to_dict()}) + "\n")
     for m in modes:
         out.write(json.dumps({"type": "modal_frequency", **m.to_dict()}) + "\n")

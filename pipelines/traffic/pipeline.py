@@ -40,7 +40,8 @@ class TrafficState(dict):
     """Per-fiber state carried from window to window - a plain JSON-serialisable dict.
 
     Keys: ``emitted`` (last emitted ``[direction, t_ref_ns, speed_kmh, amp_rel]``),
-    ``amp_hist`` (amp/v of recent cars), ``first_window`` (bool), ``windows`` (int).
+    ``amp_hist`` (amp/v of recent cars), ``amp_hist_dir`` (the same per direction,
+    for lanes), ``stopped`` (emitted stopped-vehicle lines ``[direction, t_entry_ns]``), ``first_window`` (bool), ``windows`` (int).
     The streaming runtime persists it with the committed offsets, so a
     restarted worker resumes with it.
     """
@@ -169,12 +170,27 @@ def analyse_window(block: DASBlock, site: SiteConfig | None = None, state: dict 
             p_truck=p, vehicle_class="truck" if p >= 0.5 else "car"))
     dets = _merge_trucks(dets)
     for det in dets:
-        if site.lanes(det.direction) > 1:
-            rel = det.amp_rel / (1.0 if det.vehicle_class == "car" else 8.0)
-            det.lane = 0 if rel >= site.lane_split else 1
-        else:
-            det.lane = 0
+        det.lane = assign_lane(det, state, site)
     return dets
+
+
+def assign_lane(det: Detection, state: dict, site: SiteConfig) -> int:
+    """Lane from the amplitude (0 = nearest the cable) where the site declares several lanes.
+
+    Cars: ``amp / v`` over the running median of recent cars *of the same
+    direction* (both lanes of a direction share the median, so the split sits
+    between the lane levels); lane 0 if the ratio is >= ``site.lane_split``.
+    Until 10 cars of a direction have been seen the all-directions reference
+    is used.  Heavy vehicles are compared with 8x the car level (their load
+    spread makes this a weak guess; see bench/results/traffic.md).
+    """
+    if site.lanes(det.direction) <= 1:
+        return 0
+    hist = (state.get("amp_hist_dir") or {}).get(str(det.direction)) or []
+    v = det.speed_kmh / 3.6
+    ref = float(np.median(hist)) if len(hist) >= 10 else amp_reference(state, site)
+    rel = (det.amp / v) / ref / (1.0 if det.vehicle_class == "car" else 8.0)
+    return 0 if rel >= site.lane_split else 1
 
 
 def _is_duplicate(det: Detection, state: dict) -> bool:
@@ -263,7 +279,10 @@ def process_window(block: DASBlock, site: SiteConfig | None = None, state: dict 
         state["emitted"] = (state["emitted"] + [[det.direction, det.t_ref_ns, round(det.speed_kmh, 3),
                                                  round(det.amp_rel, 3)]])[-TrafficState.MAX_EMITTED:]
         if det.vehicle_class == "car":
-            state["amp_hist"] = (state["amp_hist"] + [float(f"{det.amp / (det.speed_kmh / 3.6):.4g}")])[-TrafficState.MAX_HIST:]
+            av = float(f"{det.amp / (det.speed_kmh / 3.6):.4g}")
+            state["amp_hist"] = (state["amp_hist"] + [av])[-TrafficState.MAX_HIST:]
+            hd = state.setdefault("amp_hist_dir", {})
+            hd[str(det.direction)] = (hd.get(str(det.direction), []) + [av])[-TrafficState.MAX_HIST:]
         out.append(to_vehicle(det, fiber, reported_ns=now_ns if now_ns is not None else time.time_ns()))
     if events is not None:
         events.extend(_stopped_events(partials or [], ws, we, m, step, last, state, site, fiber))

@@ -19,6 +19,10 @@ def _get(r: Any, k: str):
     return r[k] if isinstance(r, dict) else getattr(r, k)
 
 
+def _lane(r: Any):
+    return r.get("lane") if isinstance(r, dict) else getattr(r, "lane", None)
+
+
 def match(pred: list[Any], truth: list[dict[str, Any]], tol_s: float = 3.0,
           valid: tuple[int, int] | None = None, edge_s: float = 2.0) -> dict[str, Any]:
     """Score ``pred`` (Vehicle records or dicts) against truth rows; returns metrics + pairs.
@@ -62,6 +66,8 @@ def match(pred: list[Any], truth: list[dict[str, Any]], tol_s: float = 3.0,
     sp_err = np.array([_get(pred[i], "speed_kmh") - truth[j]["speed_kmh"] for i, j in tp_pairs])
     cls_ok = np.array([_get(pred[i], "vehicle_class") == truth[j]["vehicle_class"] for i, j in tp_pairs])
     t_err = np.array([(_get(pred[i], "t_ref_ns") - truth[j]["t_ref_ns"]) / 1e9 for i, j in tp_pairs])
+    lane_ok = np.array([_get(pred[i], "lane") == truth[j]["lane"] for i, j in tp_pairs
+                        if _lane(pred[i]) is not None and "lane" in truth[j]], dtype=bool)
     truck_t = np.array([truth[j]["vehicle_class"] == "truck" for _, j in tp_pairs], dtype=bool)
     n_pred_counted = n_p - len(ignored_p)
     return dict(
@@ -72,6 +78,7 @@ def match(pred: list[Any], truth: list[dict[str, Any]], tol_s: float = 3.0,
         speed_bias=float(np.mean(sp_err)) if sp_err.size else float("nan"),
         t_ref_mae=float(np.mean(np.abs(t_err))) if t_err.size else float("nan"),
         class_acc=float(np.mean(cls_ok)) if cls_ok.size else float("nan"),
+        lane_acc=float(np.mean(lane_ok)) if lane_ok.size else float("nan"),
         truck_recall=float(np.mean(cls_ok[truck_t])) if truck_t.any() else float("nan"),
         car_recall=float(np.mean(cls_ok[~truck_t])) if (~truck_t).any() else float("nan"),
         pairs=tp_pairs, unmatched_true=[j for j in range(n_t) if j not in matched_t and complete[j]],
@@ -98,7 +105,7 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, float]:
                 f1=2 * prec * rec / max(prec + rec, 1e-12), count_error=(n_pred - n_true) / max(n_true, 1),
                 speed_mae=wmean("speed_mae"),
                 speed_rmse=float(np.sqrt(sum(a * b for a, b in rmse) / max(sum(b for _, b in rmse), 1))) if rmse else float("nan"),
-                class_acc=wmean("class_acc"))
+                class_acc=wmean("class_acc"), lane_acc=wmean("lane_acc"))
 
 
 def scene_valid(truth: dict[str, Any]) -> tuple[int, int]:

@@ -55,7 +55,7 @@ class SiteConfig:
         default_factory=lambda: {1: {"name": "increasing", "lanes": 1, "allowed": True},
                                  -1: {"name": "decreasing", "lanes": 1, "allowed": True}}
     )
-    lane_split: float = 0.75  # amplitude / class median below which a vehicle is in the far lane
+    lane_split: float = 1.0  # amp/v over the direction's running car median below which a vehicle is in the far lane
     polarity: str | int = "auto"  # sign of the quasi-static strain bump: "auto", 1 or -1
     lowpass_hz: float = 2.0
     highpass_hz: float = 0.1
@@ -81,7 +81,7 @@ class SiteConfig:
     follower_z: float = 1.5  # robust z of the stack along the neighbour's slowness (1-D search, refine checks coverage)
     hough: str = "gray"  # "gray" (clipped intensity stack) or "binary" (binarised image)
     window_s: float = 60.0
-    step_s: float = 2.0
+    step_s: float = 1.0  # latency <= step + margin + block + processing (<= 5 s needs step 1 s, see bench/results/traffic.md)
     margin_s: float = 1.5
     congestion_kmh: float = 40.0
     congestion_window_s: float = 300.0

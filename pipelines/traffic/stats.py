@@ -16,8 +16,11 @@ Events (``TrafficEvent`` records):
 - ``congestion``: rolling mean speed (per direction, over
   ``site.congestion_window_s``) below ``site.congestion_kmh`` with at least
   ``congestion_min_vehicles`` vehicles; one event per contiguous episode;
-- ``stopped_vehicle``: a vehicle slower than ``site.stopped_kmh`` or a scene
-  with ``stopped`` hints (lines that end inside the section);
+- ``stopped_vehicle``: a vehicle slower than ``site.stopped_kmh``, or
+  ``partial_lines`` hints.  The data-driven detector of lines that enter
+  the section and end inside it lives in the pipeline
+  (``process_window(..., events=[...])`` -> ``detect.partial_lines``), which
+  the streaming worker and ``dasedge traffic --events`` use;
 - ``wrong_way``: any vehicle in a direction the site declares not allowed
   (one-way road).
 """

@@ -8,12 +8,15 @@ calls :func:`pipelines.traffic.pipeline.process_window` on each window with the
 per-fiber JSON state (persisted with the committed offsets, so a restarted
 worker resumes with it).  The sink writes ``Vehicle`` records (``reported_ns``
 = wall clock at emission) first to the store (idempotent upsert by id), then
-to the topic ``traffic.vehicles`` (JSON, key = vehicle id); the runtime
-commits offsets only after the sink returned.
+to the topic ``traffic.vehicles`` (JSON, key = vehicle id); stopped-vehicle
+``TrafficEvent`` records detected from the data go to the store's traffic
+events and the topic ``traffic.events``.  The runtime commits offsets only
+after the sink returned.
 
 Latency: a vehicle is owned by the first window whose end is at least
 ``margin_s`` after the vehicle leaves the section, so it is reported within
-``step_s + margin_s`` + processing time after it leaves (2 + 1.5 s by default).
+``step_s + margin_s`` + block length + processing time after it leaves (1 + 1.5 + 1 s by
+default; measured through Kafka in bench/results/traffic.md).
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ import time
 from typing import Any, Callable
 
 from dasedge.block import DASBlock
-from dasedge.records import Vehicle
+from dasedge.records import TrafficEvent, Vehicle
 from pipelines.traffic.pipeline import TrafficState, process_window
 from pipelines.traffic.site import SiteConfig
 
 log = logging.getLogger(__name__)
 
 VEHICLES_TOPIC = "traffic.vehicles"
+EVENTS_TOPIC = "traffic.events"
 
 
 class TrafficProcess:
@@ -46,7 +50,10 @@ class TrafficProcess:
     def __call__(self, window: DASBlock, state: Any) -> list:
         if window.attrs.get("after_gap"):
             state.clear()  # a gap: lines cannot continue across it
-        return process_window(window, self.site, state, now_ns=None)
+        events: list = []
+        vehicles = process_window(window, self.site, state, now_ns=None,
+                                  events=events if self.site.stopped_detection else None)
+        return vehicles + events
 
 
 class ListSink:
@@ -64,12 +71,14 @@ class TrafficSink:
     """Durable sink: store first (``put_vehicles``), then the Kafka topic; returns after both."""
 
     def __init__(self, store: Any | None = None, producer: Any | None = None, topic: str = VEHICLES_TOPIC,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, events_topic: str = EVENTS_TOPIC) -> None:
         self.store = store
         self.producer = producer
         self.topic = topic
+        self.events_topic = events_topic
         self.clock = clock
         self.vehicles: list[Vehicle] = []
+        self.events: list[TrafficEvent] = []
         from service.store.heartbeat import WorkerHeartbeat
 
         self.heartbeat = WorkerHeartbeat(store, "traffic-worker", clock=clock)
@@ -80,6 +89,15 @@ class TrafficSink:
         now = self.clock()
         self.heartbeat()
         vs = [dataclasses.replace(r, reported_ns=now) for r in records if isinstance(r, Vehicle)]
+        evs = [r for r in records if isinstance(r, TrafficEvent)]
+        if evs:
+            if self.store is not None and hasattr(self.store, "put_traffic_events"):
+                self.store.put_traffic_events(evs)
+            if self.producer is not None:
+                for e in evs:
+                    self.producer.send(self.events_topic, key=e.id.encode(), value=json.dumps(e.to_dict()).encode())
+                self.producer.flush()
+            self.events += evs
         if not vs:
             return
         if self.store is not None:
