@@ -131,39 +131,34 @@ def peaks_sparse(prob: np.ndarray, threshold: float, kernel: int) -> tuple[np.nd
 def peaks_in_rows(prob: np.ndarray, lo: int, hi: int, threshold: float, kernel: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`peaks_sparse` restricted to peaks in rows ``[lo, hi)`` of time-major ``[nt, nx]`` probabilities.
 
-    Rows outside ``[lo, hi)`` serve only as neighbours.  A cheap full-width
-    prefilter (``> threshold``, larger than the previous sample, not smaller
-    than the next) leaves only local maxima, so the ``kernel``-wide check runs
-    on a few candidates instead of on every sample above the threshold (a
-    trained network puts thousands of samples above it around each arrival).
-    Returns ``(it, ix, score)`` sorted by time, then channel.
+    Rows outside ``[lo, hi)`` serve only as neighbours.  Works on flat indices
+    of the samples above the threshold (a 1-D ``flatnonzero`` is several times
+    faster than a 2-D ``nonzero``); the immediate neighbours are checked first,
+    which leaves only local maxima for the ``kernel``-wide check.  Returns
+    ``(it, ix, score)`` sorted by time, then channel.
     """
-    n = prob.shape[0]
+    prob = np.ascontiguousarray(prob)
+    n, nx = prob.shape
     lo, hi = max(0, lo), min(n, hi)
-    if hi <= lo:
+    if hi <= lo or nx == 0:
         e = np.zeros(0, np.int64)
         return e, e.copy(), np.zeros(0, prob.dtype)
-    p = prob[lo:hi]
-    m = p > threshold
-    if lo > 0:
-        m &= p > prob[lo - 1 : hi - 1]
-    else:
-        m[1:] &= p[1:] > p[:-1]
-    if hi < n:
-        m &= p >= prob[lo + 1 : hi + 1]
-    else:
-        m[:-1] &= p[:-1] >= p[1:]
-    it, ix = np.nonzero(m)
-    it += lo
-    v = prob[it, ix]
-    ok = np.ones(it.size, bool)
+    flat = prob.reshape(-1)
+    f = np.flatnonzero(prob[lo:hi].reshape(-1) > threshold) + lo * nx
+    v = flat[f]
+    t = f // nx
+    # previous sample strictly smaller (first sample of a plateau), next one not larger
+    keep = (t == 0) | (v > flat[np.maximum(f - nx, 0)])
+    keep &= (t == n - 1) | (v >= flat[np.minimum(f + nx, flat.size - 1)])
+    f, v, t = f[keep], v[keep], t[keep]
+    ok = np.ones(f.size, bool)
     for k in range(-(kernel // 2), kernel // 2 + 1):
-        if k in (-1, 0, 1):  # done by the prefilter
+        if k in (-1, 0, 1):
             continue
-        tk = it + k
-        inside = (tk >= 0) & (tk < n)
-        ok &= ~inside | (v >= prob[np.clip(tk, 0, n - 1), ix])
-    return it[ok], ix[ok], v[ok]
+        inside = (t + k >= 0) & (t + k < n)
+        ok &= ~inside | (v >= flat[np.where(inside, f + k * nx, f)])
+    f = f[ok]
+    return f // nx, f % nx, flat[f]
 
 
 def _amp_at(sr: np.ndarray, it: np.ndarray, ix: np.ndarray, n: int) -> np.ndarray:
@@ -194,8 +189,8 @@ def _accepts_offset(fn: Callable) -> bool:
         return False
 
 
-def run_model(prep: Prepared, annotator: Any, cfg: PickerConfig) -> np.ndarray:
-    """Tiled network output ``[3, nt, nx]`` for one prepared window.
+def run_model(prep: Prepared, annotator: Any, cfg: PickerConfig, classes: Sequence[int] | None = None) -> np.ndarray:
+    """Tiled network output ``[3, nt, nx]`` for one prepared window (``[len(classes), nt, nx]`` if given).
 
     ``annotator`` is a callable ``x -> probs`` or an object with ``annotate``.  If it
     accepts an ``offset`` keyword (an oracle), it receives
@@ -208,9 +203,9 @@ def run_model(prep: Prepared, annotator: Any, cfg: PickerConfig) -> np.ndarray:
             chans = prep.cmap.channel[pos[1] : pos[1] + tile.shape[1]]
             return fn(tile, offset=(t0, prep.fs, chans))
         return annotate_tiled(prep.model_input, call, tile_nt=cfg.tile_nt, tile_nx=cfg.tile_nx,
-                              overlap_t=cfg.overlap_t, overlap_x=cfg.overlap_x, with_offset=True)
+                              overlap_t=cfg.overlap_t, overlap_x=cfg.overlap_x, with_offset=True, classes=classes)
     return annotate_tiled(prep.model_input, fn, tile_nt=cfg.tile_nt, tile_nx=cfg.tile_nx,
-                          overlap_t=cfg.overlap_t, overlap_x=cfg.overlap_x)
+                          overlap_t=cfg.overlap_t, overlap_x=cfg.overlap_x, classes=classes)
 
 
 @dataclass
@@ -348,18 +343,19 @@ class StreamPicker:
         assert self._template is not None and self.origin_ns is not None
         raw = self._raw_slice(lo, hi)
         t0 = self.origin_ns + round(lo / self._raw_fs * 1e9)
-        blk = self._template.new(data=raw, t0_ns=t0)
+        # the raw rows were validated when their blocks were built (zero padding is finite): skip the re-check
+        blk = self._template.new(data=raw, t0_ns=t0, nonfinite="allow")
         prep = prepare(blk, fs=cfg.fs, spatial=cfg.spatial, highpass_hz=cfg.highpass_hz,
                        normalize=cfg.normalize, n_out=cfg.window)
         self._cmap = prep.cmap
-        probs = run_model(prep, self.annotator, cfg)
+        probs = run_model(prep, self.annotator, cfg, classes=(1, 2))  # [2, nt, nx]: P, S (noise unused)
         self.windows_processed += 1
         own_hi = (end_g - g_start) if final else cfg.window - cfg.tail
         own_lo = self._owned_to - g_start
         if own_lo < 0:
             raise RuntimeError("gap in owned intervals")
         n_amp = min(cfg.amp_window, max(cfg.tail, 1)) if not final else cfg.amp_window
-        seg_prob = probs[1:3, own_lo:own_hi]  # [2, n, nx] time-major
+        seg_prob = probs[:, own_lo:own_hi]  # [2, n, nx] time-major
         # forward peak |strain rate| with this window's look-ahead, computed later for the picks only
         sr = prep.strain_rate
         sr_lo, sr_hi = max(0, own_lo - 5), min(sr.shape[0], own_hi + n_amp)

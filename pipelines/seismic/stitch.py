@@ -15,7 +15,8 @@ Everything is model-agnostic: ``annotate`` is any callable
 
 from __future__ import annotations
 
-from typing import Callable
+import functools
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -25,15 +26,17 @@ Annotator = Callable[[np.ndarray], np.ndarray]
 def tile_starts(n: int, tile: int, overlap: int) -> np.ndarray:
     """Start indices of tiles of length ``tile`` covering ``[0, n)`` with at least ``overlap`` shared samples.
 
-    The last tile is aligned to the end (so no zero-padded partial tile).
+    Uses the fewest tiles that satisfy the overlap, spread evenly (the first
+    starts at 0, the last ends at ``n``; no zero-padded partial tile), so every
+    neighbour pair shares about the same number of samples instead of one pair
+    sharing almost a whole tile.
     """
     if n <= tile:
         return np.array([0], dtype=np.int64)
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap {overlap} must be in [0, tile={tile})")
-    step = tile - overlap
-    starts = np.arange(0, n - tile, step, dtype=np.int64)
-    return np.append(starts, n - tile)
+    k = -(-(n - overlap) // (tile - overlap))  # tiles needed
+    return np.floor(np.linspace(0, n - tile, k)).astype(np.int64)
 
 
 def cosine_ramp(n: int) -> np.ndarray:
@@ -57,6 +60,13 @@ def taper(length: int, ramp: int, *, rise: bool, fall: bool) -> np.ndarray:
     return w
 
 
+@functools.lru_cache(maxsize=64)
+def _taper32(length: int, ramp: int, rise: bool, fall: bool) -> np.ndarray:
+    w = taper(length, ramp, rise=rise, fall=fall).astype(np.float32)
+    w.flags.writeable = False
+    return w
+
+
 def annotate_tiled(
     x: np.ndarray,
     annotate: Annotator,
@@ -66,6 +76,7 @@ def annotate_tiled(
     overlap_t: int,
     overlap_x: int,
     with_offset: bool = False,
+    classes: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Blend ``annotate`` over overlapping, cosine-tapered tiles.
 
@@ -81,40 +92,51 @@ def annotate_tiled(
         Minimum overlap between neighbouring tiles (also the taper length).
     with_offset
         Call ``annotate(tile, (t_start, x_start))`` instead (position-aware oracles).
+    classes
+        Output classes to keep (e.g. ``(1, 2)`` for P and S); default all.
 
     Returns
     -------
-    ``[n_class, nt, nx]`` float32 blended probabilities.
+    ``[n_class', nt, nx]`` float32 blended probabilities.
     """
     nt, nx = x.shape
     ts = tile_starts(nt, tile_nt, overlap_t)
     xs = tile_starts(nx, tile_nx, overlap_x)
+    sel: list[int] | slice | None = list(classes) if classes is not None else None
+    if sel and sel == list(range(sel[0], sel[-1] + 1)):
+        sel = slice(sel[0], sel[-1] + 1)  # a view, no copy
+
+    def run(t0: int, t1: int, x0: int, x1: int) -> np.ndarray:
+        tile = x if (t1 - t0, x1 - x0) == (nt, nx) else np.ascontiguousarray(x[t0:t1, x0:x1])
+        p = annotate(tile, (int(t0), int(x0))) if with_offset else annotate(tile)
+        p = np.asarray(p)
+        return np.asarray(p if sel is None else p[sel], dtype=np.float32)
+
     if len(ts) == 1 and len(xs) == 1:  # one tile: no blending needed
-        p = annotate(x, (0, 0)) if with_offset else annotate(x)
-        return np.asarray(p, dtype=np.float32)
+        return run(0, nt, 0, nx)
     acc: np.ndarray | None = None
-    wsum_t = np.zeros(nt)
-    wsum_x = np.zeros(nx)
-    # weights are separable: w(t, x) = wt(t) * wx(x), so the normaliser is the product of sums
-    # only when every (time-tile, channel-tile) pair is visited, which it is.
-    for t0 in ts:
-        t1 = min(t0 + tile_nt, nt)
-        wt = taper(t1 - t0, overlap_t, rise=t0 > 0, fall=t1 < nt)
+    # weights are separable, w(t, x) = wt(t) * wx(x), and every (time-tile, channel-tile) pair is
+    # visited, so the normaliser is the product of the 1-D weight sums
+    wsum_t = np.zeros(nt, np.float32)
+    wsum_x = np.zeros(nx, np.float32)
+    for i, t0 in enumerate(ts):
+        t1 = min(int(t0) + tile_nt, nt)
+        wt = _taper32(t1 - t0, overlap_t, bool(t0 > 0), t1 < nt)
+        wsum_t[t0:t1] += wt
         for x0 in xs:
-            x1 = min(x0 + tile_nx, nx)
-            wx = taper(x1 - x0, overlap_x, rise=x0 > 0, fall=x1 < nx)
-            tile = np.ascontiguousarray(x[t0:t1, x0:x1])
-            p = annotate(tile, (int(t0), int(x0))) if with_offset else annotate(tile)
-            p = np.asarray(p, dtype=np.float32)
+            x1 = min(int(x0) + tile_nx, nx)
+            wx = _taper32(x1 - x0, overlap_x, bool(x0 > 0), x1 < nx)
+            if i == 0:
+                wsum_x[x0:x1] += wx
+            p = run(t0, t1, x0, x1)
             if acc is None:
                 acc = np.zeros((p.shape[0], nt, nx), np.float32)
-            acc[:, t0:t1, x0:x1] += p * (wt[:, None] * wx[None, :]).astype(np.float32)
-        wsum_t[t0:t1] += wt
-    for x0 in xs:
-        x1 = min(x0 + tile_nx, nx)
-        wsum_x[x0:x1] += taper(x1 - x0, overlap_x, rise=x0 > 0, fall=x1 < nx)
+            p = p * wx  # a copy: the annotator may keep its output
+            p *= wt[:, None]
+            acc[:, t0:t1, x0:x1] += p
     assert acc is not None
-    acc /= (wsum_t[:, None] * wsum_x[None, :]).astype(np.float32)
+    acc *= 1.0 / wsum_x
+    acc *= (1.0 / wsum_t)[:, None]
     return acc
 
 
