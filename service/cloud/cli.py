@@ -26,7 +26,11 @@ attempted twice concurrently; migrations run under an advisory lock, once.
 What stays per process: the Prometheus counters of ``/metrics`` (HTTP request
 and ingestion counters describe the worker that answered the scrape; the
 database-derived gauges are the same in every worker) - scrape each worker or
-run one worker where exact counters matter.  On SQLite, keep one worker
+run one worker where exact counters matter; and the dashboard's live-waterfall
+ring buffer (``POST /api/v1/live/waterfall``, in memory by design: a thumbnail
+posted to one worker is shown only by that worker - edges do not push
+waterfalls to the cloud, so the cloud dashboard shows results, which are in
+the database, from every worker alike).  On SQLite, keep one worker
 (SQLite serialises writers; several processes work but gain nothing).
 ``--no-webhooks`` turns delivery off in every worker of this command (run a
 separate ``dasedge cloud --workers 1`` for delivery if wanted).
