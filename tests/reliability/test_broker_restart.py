@@ -3,6 +3,7 @@ worker rides it out and its store ends with the results of an uninterrupted run.
 
 from __future__ import annotations
 
+import signal
 import time
 
 from dasedge.streaming.broker import LocalKafka, free_port
@@ -23,8 +24,10 @@ def test_broker_restart_mid_stream(tmp_path):
         half = len(recs) // 2
         publish(boot, topic, recs[:half])
         model = tiny_onnx(tmp_path / "tiny.onnx")
+        # no idle exit: an outage plus a slow broker start on a loaded box can exceed any idle timeout;
+        # the worker is stopped with SIGTERM (flushes its open events) once everything is committed
         w = seismic_worker(boot, topic, "restart", tmp_path / "edge.sqlite", model, tmp_path / "w.log",
-                           idle_timeout=60)
+                           idle_timeout=3600)
         w.start()
         wait_committed(boot, "restart", topic, half // 2, timeout=300, procs=[w])
         kafka.stop()
@@ -33,7 +36,9 @@ def test_broker_restart_mid_stream(tmp_path):
         assert w.alive(), "worker died while the broker was down:\n" + w.tail()
         kafka.start(timeout_s=240)
         publish(boot, topic, recs[half:])
-        assert w.wait(timeout=600) == 0, w.tail()
+        wait_committed(boot, "restart", topic, len(recs), timeout=600, procs=[w])
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.wait(timeout=120) == 0, w.tail()
         assert committed(boot, "restart", topic) == len(recs)
         # reference: a fresh group over the complete topic, no outage
         ref = seismic_worker(boot, topic, "ref", tmp_path / "ref.sqlite", model, tmp_path / "ref.log")
