@@ -92,8 +92,12 @@ def test_site_yaml_roundtrip_and_shipped_sites(tmp_path: Path):
     s.dump(tmp_path / "s.yaml")
     r = SiteConfig.load(tmp_path / "s.yaml")
     assert r == s and not r.allowed(-1) and r.lanes(1) == 2
-    sites = sorted((ROOT / "deploy" / "sites").glob("*.yaml"))
-    assert sites
+    import yaml
+
+    # traffic site files have a top-level ``site:`` mapping (other pipelines keep theirs in the same folder)
+    sites = [p for p in sorted((ROOT / "deploy" / "sites").glob("*.yaml"))
+             if "site" in (yaml.safe_load(p.read_text()) or {})]
+    assert len(sites) >= 3
     for p in sites:
         SiteConfig.load(p)
     with pytest.raises(ValueError):
