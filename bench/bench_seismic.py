@@ -20,6 +20,13 @@ that *also runs the network on every tile* (real compute, known picks).
 Usage::
 
     .venv/bin/python bench/bench_seismic.py [--model PATH] [--quick] [--out bench/results/seismic.md]
+    .venv/bin/python bench/bench_seismic.py --throughput-only [--baseline REV] [--rtf-tiles 2560 ...]
+
+``--throughput-only`` also times the picker code of git revision ``--baseline``
+(default: the revision before the issue-5 speed work) interleaved with the
+current code in the same run ("before/after"), and reports CPU times next to
+wall times: on a box shared with other jobs the wall times swing several-fold,
+the CPU times much less.
 """
 
 from __future__ import annotations
@@ -74,14 +81,43 @@ def resolve_model(path: str | None) -> tuple[Path, str]:
 
 
 # --------------------------------------------------------------------------- 1. throughput
-def bench_throughput(model_path: Path, n_ch: int, n_windows: int, threads: int, repeat: int = 3) -> dict:
+#: the revision before the issue-5 speed work, measured in the same run as "before"
+BASELINE_REV = "7babec7"
+
+
+def load_baseline(rev: str | None):
+    """``picking`` module of the picker code at git revision ``rev`` (as package ``seis_baseline``), or None.
+
+    Only ``pipelines/seismic/{picking,preprocess,stitch,onnx_model}.py`` are taken
+    from ``rev`` (into a temporary directory); ``dasedge`` is the current one.
+    Lets one run time the code before and after a change, interleaved, at the
+    same machine load.
+    """
+    if not rev:
+        return None
+    import importlib
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="seis_baseline_"))
+    pkg = d / "seis_baseline"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in ("picking", "preprocess", "stitch", "onnx_model"):
+        src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:pipelines/seismic/{name}.py"], check=True,
+                             capture_output=True, text=True).stdout
+        (pkg / f"{name}.py").write_text(src)
+    sys.path.insert(0, str(d))
+    return importlib.import_module("seis_baseline.picking")
+
+
+def bench_throughput(model_path: Path, n_ch: int, n_windows: int, threads: int, repeat: int = 3,
+                     baseline: str | None = None) -> dict:
     ann = ModelAnnotator(str(model_path), threads=threads)
     # random weights put ~1/3 probability everywhere: at the default 0.3 every sample would be a pick
     # candidate, an artefact; 0.5 keeps the pick count closer to a trained network's
     thr = 0.5 if "random" in model_path.name else 0.3
     cfg = model_config("throughput", spatial=1, tile_nx=max(2048, n_ch), threshold=thr)
     nt = cfg.window + cfg.step * (n_windows - 1)
-    rng = np.random.default_rng(0)
     blk, _ = simulate_quake_scene(n_channels=n_ch, dx_m=8.0, duration_s=nt / 100.0, n_events=1, seed=1, snr_db=10.0,
                                   traffic=False)
     # warm-up
@@ -94,38 +130,65 @@ def bench_throughput(model_path: Path, n_ch: int, n_windows: int, threads: int, 
         w = blk.select(samples=slice(k * cfg.step, k * cfg.step + cfg.window))
         prep = prepare(w, spatial=1, highpass_hz=None, normalize=False)
         wins.append(moving_normalize(prep.model_input))
-
-    def e2e() -> tuple[float, int]:
+    base = load_baseline(baseline)
+    pickers = {"new": (StreamPicker, ann, cfg)}
+    if base is not None:
+        b_ann = base.ModelAnnotator(str(model_path), threads=threads)
+        b_ann(np.asarray(blk.data[:1024, :256]))
+        pickers["base"] = (base.StreamPicker, b_ann, base.model_config("throughput", spatial=1, tile_nx=max(2048, n_ch),
+                                                                         threshold=thr))
+    def e2e(which: str) -> tuple[float, float, list]:
         # feed 10 s blocks (no flush: the flush window is not one of the n grid windows)
-        sp = StreamPicker(ann, cfg)
-        t = time.perf_counter()
-        n = 0
+        cls, a, c = pickers[which]
+        sp = cls(a, c)
+        t, tc = time.perf_counter(), time.process_time()
+        picks = []
         for i in range(0, blk.n_time, 1000):
-            n += len(sp.push(blk.select(samples=slice(i, i + 1000))))
+            picks += sp.push(blk.select(samples=slice(i, i + 1000)))
         assert sp.windows_processed == n_windows, sp.windows_processed
-        return time.perf_counter() - t, n
+        return time.perf_counter() - t, time.process_time() - tc, picks
 
-    def bare() -> float:
-        t = time.perf_counter()
+    def bare() -> tuple[float, float]:
+        t, tc = time.perf_counter(), time.process_time()
         for x in wins:
             ann.model.run_normalized(x)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - tc
 
-    # interleaved, best of `repeat` (the box is shared: load changes between runs)
-    t_e2e, t_bare, n_picks = float("inf"), float("inf"), 0
+    # interleaved, best of `repeat` (the box is shared: load changes between runs); wall and CPU time
+    # (all threads of this process) are kept separately: on a loaded box the CPU time is the stabler one
+    best = {k: float("inf") for k in pickers}
+    best_cpu = {k: float("inf") for k in pickers}
+    t_bare = c_bare = float("inf")
+    picks: dict[str, list] = {}
     for _ in range(repeat):
-        te, n_picks = e2e()
-        t_e2e = min(t_e2e, te)
-        t_bare = min(t_bare, bare())
+        for k in pickers:
+            te, ce, picks[k] = e2e(k)
+            best[k], best_cpu[k] = min(best[k], te), min(best_cpu[k], ce)
+        tb, cb = bare()
+        t_bare, c_bare = min(t_bare, tb), min(c_bare, cb)
+    same = None
+    if "base" in picks:
+        key = lambda p: (p.channel, p.t_ns, p.phase)  # noqa: E731
+        same = sorted(map(key, picks["base"])) == sorted(map(key, picks["new"]))
     samples = n_windows * cfg.window * n_ch
-    return {"n_ch": n_ch, "n_windows": n_windows, "window": cfg.window, "t_e2e": t_e2e, "t_bare": t_bare,
-            "ratio": t_bare / t_e2e, "msamples_s_e2e": samples / t_e2e / 1e6, "msamples_s_bare": samples / t_bare / 1e6,
-            "picks": n_picks, "threshold": cfg.threshold, "repeat": repeat}
+    out = {"n_ch": n_ch, "n_windows": n_windows, "window": cfg.window, "t_e2e": best["new"], "t_bare": t_bare,
+           "ratio": t_bare / best["new"], "msamples_s_e2e": samples / best["new"] / 1e6,
+           "msamples_s_bare": samples / t_bare / 1e6, "picks": len(picks["new"]), "threshold": cfg.threshold,
+           "repeat": repeat, "baseline": baseline if base is not None else None, "same_picks": same,
+           "cpu_e2e": best_cpu["new"], "cpu_bare": c_bare, "cpu_ratio": c_bare / best_cpu["new"]}
+    if "base" in best:
+        out.update(t_base=best["base"], ratio_base=t_bare / best["base"], picks_base=len(picks["base"]),
+                   msamples_s_base=samples / best["base"] / 1e6, cpu_base=best_cpu["base"],
+                   cpu_ratio_base=c_bare / best_cpu["base"])
+    return out
 
 
-def _rtf_child(model_path: str, n_ch: int, threads: int, q) -> None:
-    ann = ModelAnnotator(model_path, threads=threads)
-    cfg = model_config("throughput", spatial=1)
+def _rtf_child(model_path: str, n_ch: int, threads: int, q, baseline: str | None = None, tile_nx: int | None = None,
+               overlap_x: int | None = None) -> None:
+    mod = load_baseline(baseline) if baseline else sys.modules[__name__]
+    ann = mod.ModelAnnotator(model_path, threads=threads)
+    changes = {k: v for k, v in (("tile_nx", tile_nx), ("overlap_x", overlap_x)) if v is not None}
+    cfg = mod.model_config("throughput", spatial=1, **changes)
     n_windows = 2
     nt = cfg.window + cfg.step * (n_windows - 1)
     rng = np.random.default_rng(0)
@@ -134,25 +197,47 @@ def _rtf_child(model_path: str, n_ch: int, threads: int, q) -> None:
 
     blk = DASBlock(data=data, t0_ns=0, dt_s=0.01, distance_m=np.arange(n_ch) * 8.0)
     ann(np.asarray(data[:1024, :256]))
-    sp = StreamPicker(ann, cfg)
-    t = time.perf_counter()
+    ort_cpu = [0.0]
+
+    def timed(x: np.ndarray) -> np.ndarray:  # CPU time spent in the network (all ORT threads)
+        c = time.process_time()
+        try:
+            return ann(x)
+        finally:
+            ort_cpu[0] += time.process_time() - c
+
+    sp = mod.StreamPicker(timed, cfg)
+    t, tc = time.perf_counter(), time.process_time()
     for i in range(0, nt, 1000):
         sp.push(blk.select(samples=slice(i, i + 1000)))
-    dt = time.perf_counter() - t
+    dt, cpu = time.perf_counter() - t, time.process_time() - tc
+    from pipelines.seismic.stitch import tile_starts
+
+    n_tiles = len(tile_starts(n_ch, cfg.tile_nx, cfg.overlap_x))
     # steady state: every window advances the stream by `step` samples
-    q.put({"wall_s": dt, "data_s": n_windows * cfg.step / 100.0, "windows": sp.windows_processed,
-           "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    q.put({"wall_s": dt, "cpu_s": cpu, "ort_cpu_s": ort_cpu[0], "threads": threads,
+           "data_s": n_windows * cfg.step / 100.0, "windows": sp.windows_processed,
+           "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "tile_nx": cfg.tile_nx,
+           "overlap_x": cfg.overlap_x, "n_tiles": n_tiles, "window": cfg.window, "step": cfg.step,
+           "code": f"baseline {baseline}" if baseline else "current"})
 
 
-def bench_rtf(model_path: Path, n_ch: int, threads: int) -> dict:
+def bench_rtf(model_path: Path, n_ch: int, threads: int, baseline: str | None = None, tile_nx: int | None = None,
+              overlap_x: int | None = None) -> dict:
     ctx = mp.get_context("spawn")  # a fork after onnxruntime created its thread pool runs many times slower
     q = ctx.Queue()
-    p = ctx.Process(target=_rtf_child, args=(str(model_path), n_ch, threads, q))
+    p = ctx.Process(target=_rtf_child, args=(str(model_path), n_ch, threads, q, baseline, tile_nx, overlap_x))
     p.start()
     res = q.get()
     p.join()
     res["rtf"] = res["data_s"] / res["wall_s"]
+    # unloaded-box estimate: the network's CPU time spread over its threads, everything else on one core
+    res["wall_est_s"] = res["ort_cpu_s"] / res["threads"] + (res["cpu_s"] - res["ort_cpu_s"])
+    res["rtf_est"] = res["data_s"] / res["wall_est_s"]
     res["n_ch"] = n_ch
+    # network work per second of data: time overlap (window / step) x channel overlap (tiles x width / channels)
+    res["overlap_t_cost"] = res["window"] / res["step"]
+    res["overlap_x_cost"] = res["n_tiles"] * min(res["tile_nx"], n_ch) / n_ch
     return res
 
 
@@ -290,25 +375,54 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "seismic_bench.md"))
     ap.add_argument("--throughput-only", action="store_true", help="only the e2e vs bare throughput and real-time-factor sections")
+    ap.add_argument("--baseline", default=BASELINE_REV,
+                    help="git revision of the picker code timed as 'before' in the same run ('' to skip)")
+    ap.add_argument("--rtf-tiles", type=int, nargs="*", default=[2560],
+                    help="extra channel tile widths for the real-time-factor runs (throughput-only mode)")
     args = ap.parse_args()
     mach = machine()
     model_path, model_kind = resolve_model(args.model)
     print(mach, model_path, flush=True)
-    thr = bench_throughput(model_path, n_ch=512 if args.quick else 1024, n_windows=3, threads=args.threads)
+    thr = bench_throughput(model_path, n_ch=512 if args.quick else 1024, n_windows=3, threads=args.threads,
+                           baseline=args.baseline or None)
     print(thr, flush=True)
     if args.throughput_only:
-        rtf = bench_rtf(model_path, n_ch=5000, threads=args.threads)
-        print(rtf, flush=True)
-        text = "\n".join([
-            f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {mach}; model `{model_path.name}` ({model_kind}).", "",
-            "| channels | windows (samples) | picks (threshold) | bare ORT | end to end | e2e / bare throughput |",
-            "|---|---|---|---|---|---|",
-            f"| {thr['n_ch']} | {thr['n_windows']} x {thr['window']} | {thr['picks']} ({thr['threshold']}) | {thr['t_bare']:.2f} s "
-            f"({thr['msamples_s_bare']:.2f} M samples/s) | {thr['t_e2e']:.2f} s ({thr['msamples_s_e2e']:.2f} M samples/s) "
-            f"| **{100 * thr['ratio']:.0f} %** (goal >= 85 %) |", "",
-            f"Best of {thr['repeat']} interleaved runs each.", "",
-            f"Real-time factor, 5,000 channels at 100 Hz (fresh process): {rtf['windows']} windows, {rtf['data_s']:.1f} s of data "
-            f"advanced in {rtf['wall_s']:.1f} s wall: **RTF {rtf['rtf']:.2f}x** (goal >= 4x); peak RSS {rtf['maxrss_mb']:.0f} MB."])
+        rtfs = []
+        if args.baseline:
+            rtfs.append(bench_rtf(model_path, n_ch=5000, threads=args.threads, baseline=args.baseline))
+            print(rtfs[-1], flush=True)
+        rtfs.append(bench_rtf(model_path, n_ch=5000, threads=args.threads))
+        print(rtfs[-1], flush=True)
+        for tx in args.rtf_tiles:
+            rtfs.append(bench_rtf(model_path, n_ch=5000, threads=args.threads, tile_nx=tx))
+            print(rtfs[-1], flush=True)
+        lines = [f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {mach}; model `{model_path.name}` "
+                 f"({model_kind}); onnxruntime threads {args.threads}.", "",
+                 "| code | channels | windows (samples) | picks (threshold) | bare ORT | end to end | e2e / bare throughput |",
+                 "|---|---|---|---|---|---|---|"]
+        lines[-2] += " CPU time e2e (bare) | e2e / bare by CPU time |"
+        lines[-1] += "---|---|"
+        row = (f"| {{}} | {thr['n_ch']} | {thr['n_windows']} x {thr['window']} | {{}} ({thr['threshold']}) | {thr['t_bare']:.2f} s "
+               f"({thr['msamples_s_bare']:.2f} M samples/s) | {{:.2f}} s ({{:.2f}} M samples/s) | **{{:.0f}} %** (goal >= 85 %) "
+               f"| {{:.2f}} s ({thr['cpu_bare']:.2f} s) | **{{:.0f}} %** |")
+        if thr.get("baseline"):
+            lines.append(row.format(f"before (`{thr['baseline']}`)", thr["picks_base"], thr["t_base"], thr["msamples_s_base"],
+                                    100 * thr["ratio_base"], thr["cpu_base"], 100 * thr["cpu_ratio_base"]))
+        lines.append(row.format("after (current)", thr["picks"], thr["t_e2e"], thr["msamples_s_e2e"], 100 * thr["ratio"],
+                                thr["cpu_e2e"], 100 * thr["cpu_ratio"]))
+        lines += ["", f"Best of {thr['repeat']} interleaved runs each (before, after, bare)."
+                  + (f" Same picks before and after: {'yes' if thr['same_picks'] else 'NO'}." if thr.get("baseline") else ""),
+                  "", "Real-time factor, 5,000 channels at 100 Hz (fresh process each, throughput preset, 2 windows):", "",
+                  "| code | channel tiles (width, min overlap) | time overlap cost | channel overlap cost | data advanced | wall "
+                  "| RTF (wall) | CPU total / in network | RTF estimate unloaded | peak RSS |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rtfs:
+            lines.append(f"| {r['code']} | {r['n_tiles']} x {r['tile_nx']} ({r['overlap_x']}) | {r['overlap_t_cost']:.2f}x "
+                         f"| {r['overlap_x_cost']:.2f}x | {r['data_s']:.1f} s | {r['wall_s']:.1f} s | **{r['rtf']:.2f}x** "
+                         f"| {r['cpu_s']:.1f} s / {r['ort_cpu_s']:.1f} s | {r['rtf_est']:.2f}x | {r['maxrss_mb']:.0f} MB |")
+        lines += ["", "RTF estimate unloaded = data / (network CPU time / its threads + all other CPU time), i.e. the "
+                  "network's threads fully parallel and the rest on one core, without other processes on the box."]
+        text = "\n".join(lines)
         Path(args.out).write_text(text + "\n")
         print(text)
         return 0
