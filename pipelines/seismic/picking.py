@@ -41,7 +41,9 @@ class PickerConfig:
     window: int = 3072
     step: int = 2560
     tail: int = 256
-    tile_nx: int = 1024  # 5,000 ch: same speed as 2048 but ~0.5 GB less peak memory
+    # 5,000 ch: 6 tiles of 1024 = 1.23x the channels in network work, ~1.4 GB peak RSS; 2 tiles of 2560
+    # = 1.02x, ~20 % less CPU per second of data but ~2.0 GB peak (bench/results/seismic.md)
+    tile_nx: int = 1024
     overlap_x: int = 64
     tile_nt: int = 4096
     overlap_t: int = 512
