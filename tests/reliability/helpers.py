@@ -208,10 +208,13 @@ def corrupted_silixa(src_dir: Path, dst: Path) -> Path:
 
 def probe_or_hang(path: str):
     """Ingest probe target for tests: a file named ``hang-*`` blocks the reader forever
-    (like libhdf5 on a corrupted attribute); any other file is probed normally."""
+    (like libhdf5 on a corrupted attribute), ``crash-*`` kills the reader process with SIGSEGV;
+    any other file is probed normally."""
     if Path(path).name.startswith("hang-"):
         while True:
             time.sleep(3600)
+    if Path(path).name.startswith("crash-"):  # a reader that kills its process (like a segfault in C)
+        os.kill(os.getpid(), signal.SIGSEGV)
     from dasedge.streaming.ingest import probe_file
 
     return probe_file(path)

@@ -329,3 +329,38 @@ def test_kill9_while_reading_quarantines_at_restart(kafka_bootstrap, fresh_topic
     print(f"kill -9 during 'reading': probe child {children} died with the ingest; at restart the file was "
           f"quarantined without being opened (the hook would have hung it for 3600 s), 20/20 windows of the "
           f"2 good files exactly once")
+
+
+def test_metadata_probe_hang_crash_and_bad_file(das_samples, tmp_path):
+    """The probe child returns the same metadata as an in-process scan, turns a hang (real
+    corrupted Silixa file) and a crash (SIGSEGV) into ``ProbeFailed`` with the reason, a bad file
+    into ``DASFileError``, and keeps serving the next files with a fresh child."""
+    import shutil
+
+    from dasedge.streaming.ingest import MetadataProbe, ProbeFailed
+
+    from .helpers import corrupted_silixa
+
+    good = das_samples / "decimated_optodas.hdf5"
+    crash = shutil.copy(good, tmp_path / "crash-a.hdf5")
+    junk = tmp_path / "junk.hdf5"
+    junk.write_bytes(b"not hdf5 at all" * 10)
+    hung = corrupted_silixa(das_samples, tmp_path / "corrupted.hdf5")
+    probe = MetadataProbe(timeout_s=3.0, target="tests.reliability.helpers:probe_or_hang")
+    try:
+        ref = io.scan(good)
+        got = probe.scan(good)
+        assert (got.format, got.n_time, got.n_channel, got.t0_ns, got.dt_s) == (
+            ref.format, ref.n_time, ref.n_channel, ref.t0_ns, ref.dt_s)
+        assert np.array_equal(got.distance_m, ref.distance_m)
+        with pytest.raises(ProbeFailed, match="no answer within 3 s"):
+            probe.scan(hung)
+        with pytest.raises(ProbeFailed, match=r"died \(exit status -11\)"):
+            probe.scan(crash)
+        with pytest.raises(io.DASFileError, match="junk.hdf5: not an HDF5 file"):
+            probe.scan(junk)
+        assert probe.scan(good).n_time == ref.n_time and probe.restarts == 2
+    finally:
+        probe.close()
+    print(f"metadata probe: hang -> ProbeFailed after 3 s, SIGSEGV -> ProbeFailed, junk -> DASFileError; "
+          f"{probe.restarts} children replaced, metadata identical to io.scan")
