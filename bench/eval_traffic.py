@@ -97,8 +97,10 @@ def eval_scene(seed: int, site: SiteConfig | None = None, **over) -> dict:
     return m
 
 
-def run_grid(seeds: list[int], names: list[str] | None = None, hough: str = "gray", presets: bool = False) -> dict:
-    """Score every (selected) condition; ``presets=True`` uses the condition's site preset (``PRESETS``)."""
+def run_grid(seeds: list[int], names: list[str] | None = None, hough: str = "gray", presets: bool = False,
+             overrides: dict | None = None) -> dict:
+    """Score every (selected) condition; ``presets=True`` uses the condition's site preset (``PRESETS``);
+    ``overrides``: SiteConfig fields set on every site (e.g. ``{"follower_pass": False}`` for an ablation)."""
     out = {}
     for name, over in GRID.items():
         if names and name not in names:
@@ -108,6 +110,8 @@ def run_grid(seeds: list[int], names: list[str] | None = None, hough: str = "gra
         res = []
         for s in seeds:
             site = preset_site(name, hough) if presets else SiteConfig(step_s=20.0, hough=hough)
+            for k, v in (overrides or {}).items():
+                setattr(site, k, v)
             r = eval_scene(s, site, **over)
             res.append(r)
             print(f"  {name} seed {s}: F1 {r['f1']:.3f} n {r['n_true']} fp {r['fp']} fn {r['fn']} "
@@ -188,14 +192,19 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3, help="evaluation seeds per condition (1000, 1001, ...)")
     ap.add_argument("--hough", default="gray", choices=["gray", "binary"])
     ap.add_argument("--presets", action="store_true", help="score the conditions that have a site preset with it")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="site field override (YAML value), e.g. follower_pass=false (ablation)")
     ap.add_argument("--first-seed", type=int, default=1000, help="first evaluation seed")
     ap.add_argument("--out", default=None, help="write the grid results as JSON")
     args = ap.parse_args()
     if args.fit_classifier:
         fit_classifier(list(range(100, 104)), list(range(2000, 2002)))
     if args.grid:
+        import yaml
+
+        over = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.set)}
         res = run_grid(list(range(args.first_seed, args.first_seed + args.seeds)), args.only, hough=args.hough,
-                       presets=args.presets)
+                       presets=args.presets, overrides=over)
         if args.out:
             Path(args.out).write_text(json.dumps(res, indent=1))
     return 0

@@ -81,7 +81,7 @@ class SiteConfig:
     follower_z: float = 1.5  # robust z of the stack along the neighbour's slowness (1-D search, refine checks coverage)
     hough: str = "gray"  # "gray" (clipped intensity stack) or "binary" (binarised image)
     window_s: float = 60.0
-    step_s: float = 1.0  # latency <= step + margin + block + processing (<= 5 s needs step 1 s, see bench/results/traffic.md)
+    step_s: float = 2.0  # latency <= step + margin + block + processing; step 1 s doubles the CPU (see bench/results/traffic.md)
     margin_s: float = 1.5
     congestion_kmh: float = 40.0
     congestion_window_s: float = 300.0

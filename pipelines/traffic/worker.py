@@ -15,7 +15,7 @@ after the sink returned.
 
 Latency: a vehicle is owned by the first window whose end is at least
 ``margin_s`` after the vehicle leaves the section, so it is reported within
-``step_s + margin_s`` + block length + processing time after it leaves (1 + 1.5 + 1 s by
+``step_s + margin_s`` + block length + processing time after it leaves (2 + 1.5 + 1 s by
 default; measured through Kafka in bench/results/traffic.md).
 """
 
