@@ -351,9 +351,14 @@ def partial_lines(img: FeatureImage, site: SiteConfig, section: tuple[float, flo
     ``site.partial_min_coverage`` of the half, (b) no complete line of the same
     direction enters within ``site.merge_eps_s`` x 3 of it, and (c) fewer than
     ``site.partial_max_exit_support`` of the exit-half channels show a pick on
-    its extrapolation (the vehicle did not carry on at that speed).  A vehicle
-    that stops on the exit half still yields a full-section line (coverage
-    >= ``min_coverage``); :func:`partial_from_full` checks those.
+    its extrapolation (the vehicle did not carry on at that speed).
+
+    Limitation: a vehicle that stops on the exit half is seen over more than
+    half of the section, passes as a complete line (coverage >=
+    ``min_coverage``) and is not flagged; the braking stretch before the stop
+    (up to ~150 m at highway speed) is not part of the straight line, so
+    ``x_stop`` is where the vehicle was last seen at speed, not where it came
+    to rest.
     """
     import dataclasses
 
