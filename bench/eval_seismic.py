@@ -20,6 +20,14 @@ x and rho = sqrt(y^2 + z^2), the resolvable pair; bent fiber: epicentre and dept
 Usage::
 
     .venv/bin/python bench/eval_seismic.py [--pickers model,teacher,oracle] [--scenes-per-bin 2] [--out ...]
+
+Association sweep (``--assoc-sweep``, results in ``bench/results/seismic_assoc.md``): event F1 of
+:func:`~pipelines.seismic.associate.associate_picks` alone on *oracle picks* (the true arrivals with
+Gaussian jitter, misses and uniformly random false picks) over fresh seeds, per condition: fiber
+geometry (straight / 90-degree bent), event timing (two events separated by >= 15 s, or overlapping:
+origins 0.3-1.5 s apart) and pick quality standing in for SNR (oracle picks do not see the waveform:
+``good`` 0.03 s / 5 % missed / no false picks, ``medium`` 0.05 s / 15 % / 1 false pick per channel-hour x 30,
+``poor`` 0.10 s / 30 % / x 120).
 """
 
 from __future__ import annotations
@@ -185,6 +193,89 @@ def summarise(picker: str, rows) -> list[str]:
     return lines
 
 
+PICK_QUALITY = {"good": (0.03, 0.05, 0.0), "medium": (0.05, 0.15, 30.0), "poor": (0.10, 0.30, 120.0)}
+
+
+def oracle_picks(truth: dict, jitter_s: float, miss: float, false_per_ch_h: float, seed: int, dur_s: float):
+    """Picks at the true arrivals (jitter, misses) plus uniformly random false picks."""
+    from dasedge.records import Pick, stable_id
+
+    rng = np.random.default_rng(seed)
+    dead = set(truth["dead_channels"])
+    out = []
+    for a in truth["arrivals"]:
+        if a["channel"] in dead or rng.random() < miss:
+            continue
+        t = int(a["t_ns"] + rng.normal(0.0, jitter_s) * 1e9)
+        out.append(Pick(stable_id("o", a["channel"], a["phase"], t), "f", int(a["channel"]), float(a["distance_m"]), t,
+                        a["phase"], float(rng.uniform(0.4, 0.95)), 1e-8))
+    n_ch = len(truth["x_m"])
+    n_false = rng.poisson(false_per_ch_h * n_ch * dur_s / 3600.0)
+    t0 = min(a["t_ns"] for a in truth["arrivals"]) - int(10e9)
+    for _ in range(n_false):
+        c = int(rng.integers(n_ch))
+        t = t0 + int(rng.uniform(0, dur_s) * 1e9)
+        out.append(Pick(stable_id("f", c, t), "f", c, c * 8.0, t, "P" if rng.random() < 0.5 else "S",
+                        float(rng.uniform(0.3, 0.7)), 1e-9))
+    out.sort(key=lambda p: p.t_ns)
+    return out
+
+
+def assoc_sweep(seeds_per_cond: int, seed0: int) -> tuple[list[str], list[dict]]:
+    """Event F1 with oracle picks per (geometry, timing, pick quality); fresh seeds from ``seed0``."""
+    rows = []
+    k = 0
+    for geometry in ("straight", "bent"):
+        for timing in ("separated", "overlapping"):
+            for qual, (jit, miss, fp) in PICK_QUALITY.items():
+                for _ in range(seeds_per_cond):
+                    seed = seed0 + k
+                    k += 1
+                    rng = np.random.default_rng(seed)
+                    o1 = float(rng.uniform(8.0, 12.0))
+                    o2 = o1 + (float(rng.uniform(15.0, 30.0)) if timing == "separated" else float(rng.uniform(0.3, 1.5)))
+                    vp = float(rng.uniform(5.0, 6.5))
+                    n_ch = int(rng.choice([256, 400]))
+                    blk, truth = simulate_quake_scene(n_channels=n_ch, dx_m=8.0, duration_s=60.0, seed=seed,
+                                                      events=[dict(origin_s=o1), dict(origin_s=o2)],
+                                                      snr_db=[10.0, 10.0], geometry=geometry, vp_kms=vp,
+                                                      depth_range_km=(3.0, 12.0))
+                    picks = oracle_picks(truth, jit, miss, fp, seed, 60.0)
+                    geom = None
+                    if geometry != "straight":
+                        xyz = np.column_stack([truth["x_m"] / 1000.0, truth["y_m"] / 1000.0, np.zeros(blk.n_channel)])
+                        geom = FiberGeometry(np.arange(blk.n_channel), xyz)
+                    res = associate_picks(picks, geom, AssocConfig(vp=vp, vs=vp / 1.73), SYNTH_QUAKE)
+                    pairs, p, r, f1 = match_events(res.events, truth["events"], 2.0)
+                    loc = []
+                    for t, e in pairs:
+                        if geometry == "straight":
+                            loc.append(float(np.hypot(e.x_m - t["x_m"], e.depth_m - np.hypot(t["y_m"], t["depth_m"]))))
+                        else:
+                            loc.append(float(np.sqrt((e.x_m - t["x_m"]) ** 2 + (e.y_m - t["y_m"]) ** 2
+                                                     + (e.depth_m - t["depth_m"]) ** 2)))
+                    rows.append(dict(geometry=geometry, timing=timing, quality=qual, seed=seed, tp=len(pairs),
+                                     n_found=len(res.events), n_true=len(truth["events"]), loc=loc,
+                                     dt=abs(o2 - o1)))
+                    print(geometry, timing, qual, seed, f"found {len(res.events)} tp {len(pairs)} F1 {f1:.2f}",
+                          flush=True)
+    lines = ["| fiber | events | pick quality | scenes | found / true | P / R / **F1** | hypocentre error (m, median / max) "
+             "| scenes with a miss or extra |", "|---|---|---|---|---|---|---|---|"]
+    for geometry in ("straight", "bent"):
+        for timing in ("separated", "overlapping"):
+            for qual in PICK_QUALITY:
+                rs = [r for r in rows if (r["geometry"], r["timing"], r["quality"]) == (geometry, timing, qual)]
+                tp, nf, nt = (sum(r[x] for r in rs) for x in ("tp", "n_found", "n_true"))
+                pr, rc = tp / max(nf, 1), tp / max(nt, 1)
+                f1 = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
+                loc = [x for r in rs for x in r["loc"]]
+                bad = [str(r["seed"]) for r in rs if r["tp"] != r["n_true"] or r["n_found"] != r["n_true"]]
+                loc_s = f"{np.median(loc):.0f} / {np.max(loc):.0f}" if loc else "-"
+                lines.append(f"| {geometry} | {timing} | {qual} | {len(rs)} | {nf} / {nt} | {pr:.2f} / {rc:.2f} / **{f1:.2f}** "
+                             f"| {loc_s} | {', '.join(bad) or '-'} |")
+    return lines, rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pickers", default=None, help="comma list of model, teacher, oracle (default: all available)")
@@ -192,7 +283,14 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=None, help="pick threshold for the model (default 0.3)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "seismic_eval.md"))
+    ap.add_argument("--assoc-sweep", action="store_true", help="association-only sweep with oracle picks")
+    ap.add_argument("--seeds-per-cond", type=int, default=3)
+    ap.add_argument("--seed0", type=int, default=880000)
     args = ap.parse_args()
+    if args.assoc_sweep:
+        lines, _ = assoc_sweep(args.seeds_per_cond, args.seed0)
+        print("\n".join(lines))
+        return 0
     pickers = args.pickers.split(",") if args.pickers else (["model"] if SHIPPED.is_file() else []) + ["teacher", "oracle"]
     lines = ["## Accuracy (bench/eval_seismic.py)", "",
              f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. {args.scenes_per_bin} scenes per SNR bin "

@@ -24,7 +24,13 @@ thousands of DAS channels ("channels are stations"):
 Geometry: a collinear fiber is solved in line coordinates (along-line ``a``
 and perpendicular distance ``rho >= 0``; see :mod:`.geometry` for the
 ambiguity), any other fiber in full 3-D with ``z`` bounded to
-``[z_min_km, z_max_km]``.  Velocities are uniform (``vp``, ``vs`` km/s).
+``[z_min_km, z_max_km]``.  Velocities are uniform (``vp``, ``vs`` km/s), or a 1-D
+layered model (:class:`LayeredModel`, ``AssocConfig.velocity_model``): first-arrival
+travel times are then precomputed once per model and phase on a (horizontal
+distance, depth) grid by ray shooting (direct rays) plus head waves along faster
+layers below the source, and interpolated bilinearly (with gradients for the
+Gauss-Newton steps).  The last solver coordinate is the depth below the
+stations; on a collinear fiber ``rho`` is then read as depth (event under the line).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class AssocConfig:
 
     vp: float = 6.0
     vs: float = 6.0 / 1.73
+    velocity_model: "LayeredModel | None" = None  # 1-D layered model; overrides vp/vs for travel times
     max_sigma11: float = 0.5  # residual cut, s
     min_picks: int = 20
     min_p_picks: int = 0
@@ -65,6 +72,11 @@ class AssocConfig:
     sigma_init: float = 0.3
     max_events_per_cluster: int = 50
     merge_dt_s: float = 0.3  # components predicting arrivals closer than this (mean over picks) are duplicates
+    merge_overlap: float = 0.5  # ... and share their picks (responsibility overlap) above this
+    fit_nsigma: float = 4.0  # picks within this many component sigmas (<= max_sigma11) belong to it
+    fit_margin: float = 0.25  # ... and no worse than the best component's |r|/window + this
+    sigma_refit: float = 0.1  # initial sigma of the explain-away components
+    max_refit_rounds: int = 2  # explain-away rounds: new components from unclaimed picks, joint re-fit
 
 
 @dataclass
@@ -146,8 +158,177 @@ def time_clusters(t: np.ndarray, w: np.ndarray, cfg: AssocConfig, pad_s: float) 
     return labels_bin[b]
 
 
-def _travel(stations: np.ndarray, hypo: np.ndarray, vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class LayeredModel:
+    """1-D layered velocity model: layer ``i`` spans ``[top_km[i], top_km[i+1])`` (the last one to infinity).
+
+    ``vs`` defaults to ``vp / 1.73`` per layer.  Use :meth:`from_layers` for site-file rows.
+    """
+
+    top_km: tuple[float, ...]
+    vp: tuple[float, ...]
+    vs: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.top_km) == len(self.vp) == len(self.vs) >= 1) or self.top_km[0] != 0.0:
+            raise ValueError("layers need top_km (starting at 0), vp and vs of equal length")
+        if any(b <= a for a, b in zip(self.top_km, self.top_km[1:])) or min(self.vp + self.vs) <= 0:
+            raise ValueError("layer tops must increase and velocities be > 0")
+
+    @classmethod
+    def from_layers(cls, rows: list[dict[str, float]]) -> "LayeredModel":
+        """From ``[{top_km, vp, vs?}, ...]`` (site YAML ``velocity_model``)."""
+        rows = sorted(rows, key=lambda r: float(r["top_km"]))
+        return cls(tuple(float(r["top_km"]) for r in rows), tuple(float(r["vp"]) for r in rows),
+                   tuple(float(r.get("vs") or float(r["vp"]) / 1.73) for r in rows))
+
+    def velocities(self, phase: str) -> np.ndarray:
+        return np.asarray(self.vp if phase == "P" else self.vs, float)
+
+    def table(self, phase: str, h_max_km: float = 160.0, z_max_km: float = 40.0, dh_km: float = 0.2,
+              dz_km: float = 0.1) -> "TravelTimeTable":
+        """First-arrival travel-time table of ``phase`` (cached per model and grid)."""
+        return _table(self, phase, float(h_max_km), float(z_max_km), float(dh_km), float(dz_km))
+
+
+@dataclass(frozen=True)
+class TravelTimeTable:
+    """``T[h, z]`` (s) for a receiver at the surface, horizontal distance ``h`` and source depth ``z`` (km)."""
+
+    dh: float
+    dz: float
+    T: np.ndarray  # [nh, nz]
+
+    def __call__(self, h: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Travel time and its derivatives ``dT/dh``, ``dT/dz`` (bilinear; clamped at the grid edges)."""
+        nh, nz = self.T.shape
+        fh = np.clip(np.asarray(h, float) / self.dh, 0.0, nh - 1 - 1e-9)
+        fz = np.clip(np.asarray(z, float) / self.dz, 0.0, nz - 1 - 1e-9)
+        i = fh.astype(np.int64)
+        j = fz.astype(np.int64)
+        u = fh - i
+        v = fz - j
+        T = self.T
+        t00, t10, t01, t11 = T[i, j], T[i + 1, j], T[i, j + 1], T[i + 1, j + 1]
+        tt = (t00 * (1 - u) + t10 * u) * (1 - v) + (t01 * (1 - u) + t11 * u) * v
+        dth = ((t10 - t00) * (1 - v) + (t11 - t01) * v) / self.dh
+        dtz = ((t01 - t00) * (1 - u) + (t11 - t10) * u) / self.dz
+        # beyond the last distance column: continue with the last slope
+        over = np.asarray(h, float) - (nh - 1) * self.dh
+        tt = tt + np.where(over > 0, over * dth, 0.0)
+        return tt, dth, dtz
+
+
+_TABLES: dict[tuple, TravelTimeTable] = {}
+
+
+def _table(model: LayeredModel, phase: str, h_max: float, z_max: float, dh: float, dz: float) -> TravelTimeTable:
+    key = (model, phase, h_max, z_max, dh, dz)
+    if key not in _TABLES:
+        _TABLES[key] = TravelTimeTable(dh, dz, layered_travel_times(model, phase, np.arange(0.0, h_max + dh / 2, dh),
+                                                                    np.arange(0.0, z_max + dz / 2, dz)))
+    return _TABLES[key]
+
+
+def _thickness_above(top: np.ndarray, z: float) -> np.ndarray:
+    """Thickness of every layer between the surface and depth ``z``."""
+    bot = np.r_[top[1:], np.inf]
+    return np.clip(np.minimum(bot, z) - top, 0.0, None)
+
+
+def layered_travel_times(model: LayeredModel, phase: str, h: np.ndarray, z: np.ndarray, n_rays: int = 3000) -> np.ndarray:
+    """First-arrival times ``[len(h), len(z)]`` for a surface receiver (ray shooting + head waves).
+
+    Direct (up-going) rays: for ray parameter ``p < 1 / max(v above the source)``,
+    ``x(p) = sum dz_i p v_i / sqrt(1 - p^2 v_i^2)`` and ``t(p) = sum dz_i / (v_i sqrt(1 - p^2 v_i^2))``
+    over the layers above the source, interpolated to ``h``.  Head waves along the top of every
+    deeper layer faster than everything above it: ``t = h p + (sum of the down- and up-going legs)
+    dz_i sqrt(1/v_i^2 - p^2)`` with ``p = 1/v_layer``, valid beyond the critical distance.
+    """
+    top = np.asarray(model.top_km, float)
+    v = model.velocities(phase)
+    out = np.empty((h.size, z.size))
+    theta = np.linspace(0.0, np.pi / 2, n_rays, endpoint=False)[:, None]
+    for jz, zs in enumerate(z):
+        th = _thickness_above(top, zs)
+        used = th > 0
+        if not used.any():  # source at the surface
+            out[:, jz] = h / v[0]
+            continue
+        vu, tu = v[used], th[used]
+        pmax = 1.0 / vu.max()
+        p = pmax * np.sin(theta)  # [R, 1]
+        c = np.sqrt(1.0 - (p * vu[None, :]) ** 2)
+        x = (tu * p * vu / c).sum(axis=1)
+        t = (tu / (vu * c)).sum(axis=1)
+        best = np.interp(h, x, t, right=np.nan)
+        far = np.isnan(best)
+        if far.any():  # beyond the last ray: grazing at the fastest layer's speed
+            best[far] = t[-1] + (h[far] - x[-1]) * pmax
+        # head waves below the source
+        for k in range(1, top.size):
+            if top[k] <= zs or v[k] <= v[:k].max():
+                continue
+            pk = 1.0 / v[k]
+            legs = _thickness_above(top, top[k])[:k]
+            down = np.clip(legs - th[:k], 0.0, None)  # source to interface
+            eta = np.sqrt(1.0 / v[:k] ** 2 - pk**2)
+            tint = float(((legs + down) * eta).sum())
+            hcrit = float(((legs + down) * pk * v[:k] / np.sqrt(1.0 - (pk * v[:k]) ** 2)).sum())
+            head = np.where(h >= hcrit, h * pk + tint, np.inf)
+            best = np.minimum(best, head)
+        out[:, jz] = best
+    return out
+
+
+class _LayeredTravel:
+    """Per-pick phase + the model's tables; indexable like the per-pick velocity array it replaces."""
+
+    def __init__(self, model: LayeredModel, is_s: np.ndarray, tables: tuple[TravelTimeTable, TravelTimeTable]):
+        self.model = model
+        self.is_s = np.asarray(is_s, bool)
+        self.tables = tables
+
+    def __getitem__(self, idx) -> "_LayeredTravel":
+        return _LayeredTravel(self.model, self.is_s[idx], self.tables)
+
+    def __len__(self) -> int:
+        return self.is_s.size
+
+    def travel(self, stations: np.ndarray, hypo: np.ndarray, grad: bool = False):
+        dz = hypo[None, :, -1] - stations[:, None, -1]  # depth below the station, [N, K]
+        dxy = hypo[None, :, :-1] - stations[:, None, :-1]  # [N, K, D-1]
+        hh = np.sqrt((dxy**2).sum(-1)) + 1e-9
+        tt = np.empty(hh.shape)
+        gh = np.empty(hh.shape) if grad else None
+        gz = np.empty(hh.shape) if grad else None
+        for ph, tab in ((False, self.tables[0]), (True, self.tables[1])):
+            m = self.is_s == ph
+            if not m.any():
+                continue
+            a, b, c = tab(hh[m], np.maximum(dz[m], 0.0))
+            tt[m] = a
+            if grad:
+                gh[m], gz[m] = b, c
+        if not grad:
+            return tt, hh
+        g = np.concatenate([gh[..., None] * dxy / hh[..., None], gz[..., None]], axis=-1)  # [N, K, D]
+        return tt, g
+
+
+def _travel_model(cfg: "AssocConfig", is_s: np.ndarray, z_extent_km: float):
+    """Per-pick travel model: a velocity array (uniform) or :class:`_LayeredTravel`."""
+    if cfg.velocity_model is None:
+        return np.where(is_s, cfg.vs, cfg.vp)
+    zmax = float(np.ceil(max(cfg.z_max_km, z_extent_km) + 1.0))
+    tabs = (cfg.velocity_model.table("P", z_max_km=zmax), cfg.velocity_model.table("S", z_max_km=zmax))
+    return _LayeredTravel(cfg.velocity_model, is_s, tabs)
+
+
+def _travel(stations: np.ndarray, hypo: np.ndarray, vel) -> tuple[np.ndarray, np.ndarray]:
     """Travel times ``[N, K]`` and distances for hypocentres ``[K, D]``."""
+    if isinstance(vel, _LayeredTravel):
+        return vel.travel(stations, hypo)
     d2 = np.subtract.outer(stations[:, 0], hypo[:, 0]) ** 2
     for j in range(1, stations.shape[1]):
         d2 += np.subtract.outer(stations[:, j], hypo[:, j]) ** 2
@@ -212,10 +393,13 @@ def _huber(u: np.ndarray, c: float) -> np.ndarray:
 
 def _gn_step(t, st, vel, W, t0, hypo, lo, hi, lam=1e-3):
     """One weighted Gauss-Newton step for all components at once; returns new (t0, hypo, r)."""
-    tt, d = _travel(st, hypo, vel)
+    if isinstance(vel, _LayeredTravel):
+        tt, g = vel.travel(st, hypo, grad=True)
+    else:
+        tt, d = _travel(st, hypo, vel)
+        g = (hypo[None, :, :] - st[:, None, :]) / (d * vel[:, None])[..., None]  # [N, K, D]
     r = t[:, None] - (t0[None, :] + tt)  # [N, K]
-    diff = hypo[None, :, :] - st[:, None, :]  # [N, K, D]
-    J = np.concatenate([np.ones(r.shape + (1,)), diff / (d * vel[:, None])[..., None]], axis=-1)  # [N, K, D+1]
+    J = np.concatenate([np.ones(r.shape + (1,)), g], axis=-1)  # [N, K, D+1]
     A = np.einsum("nk,nka,nkb->kab", W, J, J)
     b = np.einsum("nk,nka,nk->ka", W, J, r)
     D1 = A.shape[-1]
@@ -230,11 +414,11 @@ def _gn_step(t, st, vel, W, t0, hypo, lo, hi, lam=1e-3):
     return t0, hypo, A
 
 
-def _em(t, st, vel, w, init, cfg: AssocConfig, lo, hi, span: float):
+def _em(t, st, vel, w, init, cfg: AssocConfig, lo, hi, span: float, sigma0: np.ndarray | None = None):
     K = len(init)
     t0 = np.array([c[0] for c in init], float)
     hypo = np.array([c[1] for c in init], float)
-    sigma = np.full(K, cfg.sigma_init)
+    sigma = np.full(K, cfg.sigma_init) if sigma0 is None else np.asarray(sigma0, float).copy()
     pi = np.full(K, 0.9 / K)
     pi0 = 0.1
     N = t.size
@@ -270,7 +454,15 @@ def _em(t, st, vel, w, init, cfg: AssocConfig, lo, hi, span: float):
                 if not keep[a]:
                     continue
                 for b in order[a_i + 1 :]:
-                    if keep[b] and abs(t0[a] - t0[b]) < 5.0 and np.mean(np.abs(pred[:, a] - pred[:, b])) < cfg.merge_dt_s:
+                    if not keep[b] or abs(t0[a] - t0[b]) >= 5.0:
+                        continue
+                    dt_ab = float(np.mean(np.abs(pred[:, a] - pred[:, b])))
+                    if dt_ab >= cfg.merge_dt_s:
+                        continue
+                    # duplicates share their picks (Bhattacharyya overlap of the responsibilities);
+                    # two real events < merge_dt_s apart each own theirs
+                    bc = float(np.sqrt(resp[:, a] * resp[:, b]).sum() / max(np.sqrt(Nk[a] * Nk[b]), 1e-9))
+                    if dt_ab < cfg.merge_dt_s / 3 or bc > cfg.merge_overlap:
                         keep[b] = False
         if not keep.all():
             t0, hypo, sigma, pi = t0[keep], hypo[keep], sigma[keep], pi[keep]
@@ -293,7 +485,7 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
     w = np.clip(np.asarray(w, float), 1e-3, None)
     frame = _Frame.of(xyz, collinear)
     st_all = frame.stations(xyz)
-    vel_all = np.where(is_s, cfg.vs, cfg.vp)
+    vel_all = _travel_model(cfg, is_s, float(np.abs(st_all[:, -1]).max()) if len(st_all) else 0.0)
     D = st_all.shape[1]
     if collinear:
         lo = np.array([st_all[:, 0].min() - cfg.xy_margin_km, 0.0])
@@ -302,7 +494,8 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
         lo = np.r_[st_all[:, :2].min(0) - cfg.xy_margin_km, cfg.z_min_km - frame.centre[2]]
         hi = np.r_[st_all[:, :2].max(0) + cfg.xy_margin_km, cfg.z_max_km - frame.centre[2]]
     aperture = float(np.ptp(st_all, axis=0).max()) if len(st_all) > 1 else 0.0
-    pad = (aperture + cfg.z_max_km) / cfg.vs * 0.5 + 2.0
+    vs_min = min(cfg.velocity_model.vs) if cfg.velocity_model is not None else cfg.vs
+    pad = (aperture + cfg.z_max_km) / vs_min * 0.5 + 2.0
     n_chan = np.unique(chan).size
     from dataclasses import replace as _replace
 
@@ -321,12 +514,33 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
         t0, hypo, sigma = _em(tc, st, vel, wc, init, cfg, lo, hi, span)
         if t0.size == 0:
             continue
-        evs = _finalise(tc, st, vel, wc, is_s[idx], chan[idx], np.arange(idx.size), t0, hypo, sigma, cfg, lo, hi)
-        if evs:  # second pass from the relocated solutions: they now claim all the picks they fit
-            t0b = np.array([e.t0 for e in evs])
-            hb = np.array([e.hypo for e in evs])
-            sb = np.array([max(e.sigma, cfg.sigma_min) for e in evs])
-            evs = _finalise(tc, st, vel, wc, is_s[idx], chan[idx], np.arange(idx.size), t0b, hb, sb, cfg, lo, hi)
+        evs = _solve_cluster(tc, st, vel, wc, is_s[idx], chan[idx], t0, hypo, sigma, cfg, lo, hi)
+        # explain-away: picks no event claimed may hold an event the greedy initialisation merged
+        # into a neighbour (two events < 1 s apart with similar moveout over a short fiber). Seed
+        # new components from the leftovers and re-fit *all* components jointly; keep the joint
+        # solution only if it explains more picks.
+        for _ in range(cfg.max_refit_rounds):
+            claimed = np.zeros(idx.size, bool)
+            for e in evs:
+                claimed[e.pick_idx] = True
+            left = np.flatnonzero(~claimed)
+            if left.size < cfg.min_picks:
+                break
+            init2 = _backproject_init(tc[left], st[left], vel[left], wc[left], cfg, collinear)
+            if not init2:
+                break
+            init = [(e.t0, e.hypo) for e in evs] + init2
+            # narrow components: with the broad sigma_init, events < ~0.5 s apart collapse into one
+            s0 = np.r_[[max(e.sigma, cfg.sigma_min) for e in evs], np.full(len(init2), cfg.sigma_refit)]
+            t0, hypo, sigma = _em(tc, st, vel, wc, init, cfg, lo, hi, span, sigma0=s0)
+            if t0.size == 0:
+                break
+            evs2 = _solve_cluster(tc, st, vel, wc, is_s[idx], chan[idx], t0, hypo, sigma, cfg, lo, hi)
+            n1 = sum(e.pick_idx.size for e in evs)
+            n2 = sum(e.pick_idx.size for e in evs2)
+            if len(evs2) <= len(evs) or n2 <= n1:
+                break
+            evs = evs2
         for e in evs:
             e.pick_idx = idx[e.pick_idx]
         events += evs
@@ -334,24 +548,45 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
     return events, frame
 
 
+def _solve_cluster(t, st, vel, w, is_s, chan, t0, hypo, sigma, cfg, lo, hi) -> list[AssocEvent]:
+    """Post-filter + relocation of EM components, twice (the relocated solutions re-claim their picks)."""
+    ix = np.arange(t.size)
+    evs = _finalise(t, st, vel, w, is_s, chan, ix, t0, hypo, sigma, cfg, lo, hi)
+    if evs:
+        t0b = np.array([e.t0 for e in evs])
+        hb = np.array([e.hypo for e in evs])
+        sb = np.array([max(e.sigma, cfg.sigma_min) for e in evs])
+        evs = _finalise(t, st, vel, w, is_s, chan, ix, t0b, hb, sb, cfg, lo, hi)
+    return evs
+
+
 def _finalise(t, st, vel, w, is_s, chan, idx, t0, hypo, sigma, cfg, lo, hi) -> list[AssocEvent]:
     tt, _ = _travel(st, hypo, vel)
     r = t[:, None] - (t0[None, :] + tt)
-    fits = np.abs(r) <= cfg.max_sigma11  # [N, K]
+    # a component claims picks within fit_nsigma of its own spread (capped by max_sigma11): a tight
+    # event must not swallow the picks of a neighbour arriving a few tenths of a second later
+    win = np.minimum(cfg.max_sigma11, cfg.fit_nsigma * np.maximum(np.asarray(sigma, float), cfg.sigma_min))
+    fits = np.abs(r) <= win[None, :]  # [N, K]
     covered = np.zeros(t.size, bool)
     todo = list(range(t0.size))
     out = []
     # greedy set cover: accept the component explaining most not-yet-explained picks first. A
     # "ghost" fitting the P picks of one event and the S picks of another then loses to the real
     # events, which each explain their own P *and* S picks.
+    # A pick only counts for the components (still in the running) that explain it about as well
+    # as the best one does: a broad or distant "ghost" fitting two close events' picks loosely must
+    # not take them from the component that fits one of the events tightly.
+    z = np.abs(r) / win[None, :]
     while todo:
-        gain = [(float(w[fits[:, k] & ~covered].sum()), k) for k in todo]
+        best = z[:, todo].min(axis=1)
+        ok = fits & (z <= best[:, None] + cfg.fit_margin)
+        gain = [(float(w[ok[:, k] & ~covered].sum()), k) for k in todo]
         g, k = max(gain)
         todo.remove(k)
         if g < cfg.min_picks * float(np.median(w)) * 0.5:
             break
         rb = r[:, k]
-        sel = np.flatnonzero(fits[:, k] & ~covered)
+        sel = np.flatnonzero(ok[:, k] & ~covered)
         if sel.size < cfg.min_picks:
             continue
         # one pick per channel-phase: smallest |residual|

@@ -5,12 +5,16 @@ Loaded from YAML or JSON; every key is optional::
     fiber_id: fiber0
     vp_km_s: 6.0
     vs_km_s: 3.47            # default vp / 1.73
+    velocity_model:          # optional 1-D layered model (replaces vp/vs for travel times)
+      - {top_km: 0.0, vp: 4.5, vs: 2.6}
+      - {top_km: 1.0, vp: 5.6}          # vs default vp / 1.73
     geometry: channels.csv   # channel,longitude,latitude[,elevation_m]; straight fiber if absent
     station_prefix: ""       # QuakeML station code = prefix + channel index (<= 5 chars)
     network: DA
     association: {min_picks: 20, max_sigma11: 0.5, ...}   # AssocConfig fields
     picker: {threshold: 0.3, ...}                          # PickerConfig fields
     magnitude_k: {P: -6.56, S: -6.48}                     # site terms of the magnitude relation
+                             # (UNVERIFIED defaults: fit them with magnitude.calibrate_site_terms)
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .associate import AssocConfig
+from .associate import AssocConfig, LayeredModel
 from .magnitude import DEFAULT, ScalingRelation
 from .picking import PickerConfig
 
@@ -36,6 +40,7 @@ class SiteConfig:
     association: dict[str, Any] = field(default_factory=dict)
     picker: dict[str, Any] = field(default_factory=dict)
     magnitude_k: dict[str, float] = field(default_factory=dict)
+    velocity_model: list[dict[str, float]] | None = None
 
     @property
     def vs(self) -> float:
@@ -45,6 +50,8 @@ class SiteConfig:
         kw = dict(self.association)
         kw.setdefault("vp", self.vp_km_s)
         kw.setdefault("vs", self.vs)
+        if self.velocity_model:
+            kw.setdefault("velocity_model", LayeredModel.from_layers(self.velocity_model))
         return AssocConfig(**kw)
 
     def picker_config(self, preset: str = "throughput") -> PickerConfig:
