@@ -94,3 +94,13 @@ def test_arrival_on_tile_edge_context_hungry_network():
     probs = annotate_tiled(x, ann, tile_nt=tile, tile_nx=nx, overlap_t=256, overlap_x=0, with_offset=True)
     it, ix, _ = detect_peaks(probs[1], 0.3)
     assert sorted(zip(ix.tolist(), it.tolist())) == [(c, edge) for c in range(nx)]
+
+
+@pytest.mark.parametrize("n,tile,ov", [(5000, 1024, 64), (5000, 2560, 64), (1025, 256, 64), (768, 256, 32)])
+def test_tile_starts_fewest_tiles_even_overlaps(n, tile, ov):
+    s = tile_starts(n, tile, ov)
+    k = len(s)
+    # fewest tiles: k - 1 tiles could not cover n with the required overlap
+    assert (k - 1) * tile - (k - 2) * ov < n <= k * tile - (k - 1) * ov
+    shared = tile - np.diff(s)
+    assert shared.min() >= ov and shared.max() - shared.min() <= 1  # spread evenly
