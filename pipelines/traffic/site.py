@@ -78,6 +78,7 @@ class SiteConfig:
     partial_min_coverage: float = 0.4  # of the entry-half channels
     partial_max_exit_support: float = 0.15
     stopped_after_s: float = 20.0  # a line that ended inside is reported this long after its last pick
+    stopped_step_s: float = 10.0  # the stopped-vehicle search runs on windows ending on this grid (CPU / latency)
     follower_z: float = 1.5  # robust z of the stack along the neighbour's slowness (1-D search, refine checks coverage)
     hough: str = "gray"  # "gray" (clipped intensity stack) or "binary" (binarised image)
     window_s: float = 60.0
