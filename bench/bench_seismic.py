@@ -98,7 +98,11 @@ def load_baseline(rev: str | None):
     import importlib
     import tempfile
 
+    import atexit
+    import shutil
+
     d = Path(tempfile.mkdtemp(prefix="seis_baseline_"))
+    atexit.register(shutil.rmtree, d, True)
     pkg = d / "seis_baseline"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
