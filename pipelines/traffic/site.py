@@ -27,6 +27,16 @@ default that works on the synthetic scenes and, untuned, on a new site:
     windowing shared by the batch CLI and the streaming worker.
 ``congestion_kmh`` / ``congestion_window_s`` / ``stopped_kmh``
     event thresholds.
+``follower_pass`` / ``follower_min_s`` / ``follower_max_s`` / ``follower_z``
+    second detection pass for vehicles 1-4 s behind/ahead of a detected
+    line, along its slowness (``detect.follower_candidates``).
+``stopped_detection`` / ``partial_*`` / ``stopped_after_s`` / ``stopped_step_s``
+    stopped-vehicle search (lines that enter and end inside the section,
+    ``detect.partial_lines``), reported ``stopped_after_s`` after the last
+    pick, run on windows ending on a ``stopped_step_s`` grid.
+``lane_split``
+    amp/v over the direction's running car median below which a vehicle is
+    in the far lane (sites with ``lanes: 2``).
 ``amp_ref`` / ``class_model``
     car reference amplitude (strain) and a classifier JSON path (default: the
     packaged model fitted on synthetic training seeds).
