@@ -67,6 +67,11 @@ def main() -> int:
                   "### Mean F1 over the 5 SNR bins", ""] + mean_f1_table(ev) + [""] + eval_tables(ev)
         if (RES / "model_stage3.md").exists():
             lines += [(RES / "model_stage3.md").read_text().rstrip(), ""]
+        s3 = RES / "model_eval_stage3.json"
+        if s3.exists():
+            e3 = json.loads(s3.read_text())
+            lines += ["### Stage 3 candidate vs shipped vs teacher: mean F1 over the 5 SNR bins (evaluation seeds)", ""]
+            lines += mean_f1_table(e3) + [""] + ["#" + x if x.startswith("### ") else x for x in eval_tables(e3)]
         if "pseudo_labels" in ev:
             pl = ev["pseudo_labels"]
             lines += ["## Pseudo-labelling (teacher -> GaMMA -> filters) on training-seed scenes", "",
