@@ -137,10 +137,16 @@ def serve(bootstrap: str, site: SiteConfig, sink: Callable[[list], None], *, top
     from dasedge.streaming.runtime import WindowSpec, run_worker
 
     hb = getattr(sink, "heartbeat", None)
-    return run_worker(bootstrap, topic, group, TrafficProcess(site), sink,
-                      WindowSpec(length_s=site.window_s, step_s=site.step_s), state=TrafficState,
-                      stop_event=stop_event, idle_timeout_s=idle_timeout_s,
-                      on_poll=hb.on_poll if hb is not None else None)
+    process = TrafficProcess(site)
+    if hb is not None:  # processed windows -> coverage (completeness of interval statistics)
+        process = hb.track(process)
+    metrics = run_worker(bootstrap, topic, group, process, sink,
+                         WindowSpec(length_s=site.window_s, step_s=site.step_s), state=TrafficState,
+                         stop_event=stop_event, idle_timeout_s=idle_timeout_s,
+                         on_poll=hb.on_poll if hb is not None else None)
+    if hb is not None:
+        hb.flush_coverage()  # spans processed since the last (throttled) beat
+    return metrics
 
 
 def run(args: argparse.Namespace) -> int:

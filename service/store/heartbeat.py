@@ -49,12 +49,9 @@ class WorkerHeartbeat:
         """Hook for :class:`dasedge.streaming.runtime.Worker` (``on_poll=``): reports the partitions
         the consumer owns, its lag and the newest data time; beats at once when the assignment changes.
 
-        Coverage: buffered processed-window spans (see :meth:`track`) are written with each beat.
-        A worker whose ``process`` was not wrapped with :meth:`track` gets wrapped here on its first
-        poll (fallback: windows processed before that poll are not counted).
+        Coverage: buffered processed-window spans (see :meth:`track`; wrap the worker's
+        ``process`` with it) are written with each beat.
         """
-        if not getattr(getattr(worker, "process", None), "_dasedge_tracked", True):
-            worker.process = self.track(worker.process)
         n = len(worker.assigned)
         changed = self.detail.get("partitions_assigned") != n
         self.detail["partitions_assigned"] = n
@@ -75,7 +72,6 @@ class WorkerHeartbeat:
             self._add_span(int(window.t0_ns), int(window.t_end_ns))
             return out
 
-        tracked._dasedge_tracked = True  # type: ignore[attr-defined]
         tracked.__wrapped__ = process  # type: ignore[attr-defined]
         return tracked
 

@@ -36,6 +36,11 @@ def test_streaming_worker_equals_batch(kafka_bootstrap, fresh_topic, small_scene
     # the worker reported its assignment and data time to the status table (what /ready reads)
     status = {r["component"]: r for r in store.get_status()}["traffic-worker"]
     assert status["detail"]["partitions_assigned"] == 1 and status["last_data_ns"] >= blocks[0].t0_ns
+    # ... and the data time it processed (completeness of interval statistics): one span, the whole
+    # stream except the tail the last window could not reach
+    spans = store.get_coverage("traffic-worker", start_ns=blocks[0].t0_ns, end_ns=blocks[-1].t_end_ns)[""]
+    assert len(spans) == 1 and spans[0][0] == blocks[0].t0_ns
+    assert blocks[-1].t_end_ns - spans[0][1] <= site.step_s * 1e9
 
     stream = sink.vehicles
     assert [v.id for v in stream] == [v.id for v in batch]
