@@ -488,7 +488,23 @@ class Worker:
             self.close()
         return self.metrics.as_dict()
 
+    def unclaimed_states(self) -> dict[str, Any]:
+        """Per-stream state restored from the last commit but never handed to ``process``.
+
+        A worker restarted at the very end of a finite stream may get no complete window
+        (the re-read records only fill windows that never complete); its ``process`` never
+        saw that state.  Keyed by stream key string (``fiber|first channel|channels``);
+        kept after :meth:`close` so an end-of-stream flush can still use it.
+        """
+        if self._unclaimed_at_close is not None:
+            return dict(self._unclaimed_at_close)
+        return {k: v for states in self.raw_states.values() for k, v in states.items()}
+
+    _unclaimed_at_close: dict[str, Any] | None = None
+
     def close(self) -> None:
+        # leaving the group revokes the partitions (and drops their restored state)
+        self._unclaimed_at_close = self.unclaimed_states()
         try:
             self.consumer.close()
         finally:

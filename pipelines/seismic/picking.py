@@ -257,6 +257,7 @@ class StreamPicker:
     _template: DASBlock | None = field(default=None, init=False)
     _cmap: Any = field(default=None, init=False)
     windows_processed: int = field(default=0, init=False)
+    _resume: dict[str, int] | None = field(default=None, init=False)  # see resume_from
 
     # ------------------------------------------------------------- raw buffer
     def _raw_len(self) -> int:
@@ -303,6 +304,35 @@ class StreamPicker:
             return None
         return self.origin_ns + round(self._picked_to * 1e9 / self.cfg.fs)
 
+    def resume_point(self) -> dict[str, int] | None:
+        """Where a restarted picker must continue: ``{"origin_ns", "picked_to"}`` (JSON-able), or ``None``.
+
+        A picker created after a restart and given this with :meth:`resume_from` tiles
+        its windows on the same time grid as this one and emits only picks at or
+        after ``picked_to``.  Fed again with enough data before that point (see
+        :meth:`context_s`), it then emits exactly the picks this picker would have.
+        """
+        if self.origin_ns is None:
+            return None
+        return {"origin_ns": int(self.origin_ns), "picked_to": int(self._picked_to)}
+
+    def resume_from(self, point: dict[str, int] | None) -> None:
+        """Continue the window grid and the emitted-picks mark of a previous picker (before the first push)."""
+        if self.origin_ns is not None:
+            raise RuntimeError("resume_from must be called before the first block")
+        self._resume = dict(point) if point else None
+
+    def context_s(self) -> float:
+        """Data before the resume point a restarted picker needs to reproduce the picks exactly, s.
+
+        The first window of a resumed picker owns data the original's earlier windows
+        owned, so the window after it (and the max-pool context) must already lie in
+        re-read data: window + 2 steps + 1.5 kernels, plus the lag of ``picked_to``
+        behind the data end.
+        """
+        c = self.cfg
+        return (c.window + 2 * c.step + 3 * (c.kernel // 2) + 1) / c.fs
+
     def push_windows(self, block: DASBlock) -> list[list[Pick]]:
         """Like :meth:`push` but one list of picks per processed window (possibly none)."""
         if self.origin_ns is None:
@@ -313,6 +343,7 @@ class StreamPicker:
             ratio = self.cfg.step * block.fs / self.cfg.fs
             if abs(ratio - round(ratio)) > 1e-6:
                 raise ValueError(f"step of {self.cfg.step} model samples is not a whole number of raw samples at {block.fs} Hz")
+            self._apply_resume(block)
         self._raw.append(block)
         out: list[list[Pick]] = []
         r = self._raw_per_model()
@@ -337,6 +368,23 @@ class StreamPicker:
         return self._process_window(start, final=True, end_g=end_g)
 
     # ------------------------------------------------------------- internals
+    def _apply_resume(self, block: DASBlock) -> None:
+        """Put the first block on the previous picker's window grid (see :meth:`resume_from`)."""
+        point, self._resume = self._resume, None
+        if not point:
+            return
+        g_raw = round((block.t0_ns - int(point["origin_ns"])) * block.fs / 1e9)
+        if g_raw < 0:  # data from before the previous origin: a new stream, not a resume
+            return
+        self.origin_ns = int(point["origin_ns"])
+        self._raw_g0 = float(g_raw)
+        step_raw = self.cfg.step * self._raw_per_model()
+        self._k = int(np.ceil(g_raw / step_raw - 1e-9))
+        self._owned_to = self._k * self.cfg.step
+        # picks before the previous picker's mark were emitted already; if the re-read data
+        # does not reach back that far, the samples in between cannot be re-picked
+        self._picked_to = max(int(point["picked_to"]), self._owned_to)
+
     def _process_window(self, g_start: int, *, final: bool, end_g: int | None = None) -> list[Pick]:
         cfg = self.cfg
         r = self._raw_per_model()

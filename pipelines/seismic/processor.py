@@ -12,7 +12,12 @@ what the processor needs to continue after a crash (``kill -9``) from a
 JSON document: the tracker's open events (ids, versions, last emitted
 status), recently finalised events (so their re-solutions stay suppressed),
 pick membership of every tracked event, and the association pick buffer
-(compact: zlib-compressed columns, base64; pick ids are re-derived).  The
+(compact: zlib-compressed columns, base64; pick ids are re-derived), and the
+picker's resume point (window-grid origin and emitted-picks mark,
+:meth:`~.picking.StreamPicker.resume_point`): fed again with
+:meth:`~.picking.StreamPicker.context_s` of data before the crash (the worker's
+runtime windows hold that much back from the committed offset), the restarted
+picker emits exactly the picks the uninterrupted one would have.  The
 streaming runtime persists it with every offset commit as the per-stream
 ``state`` (see :mod:`dasedge.streaming.runtime`, ``max_state_bytes``), so a
 restarted worker finalises every event exactly once under its first id.
@@ -127,14 +132,16 @@ class SeismicProcessor:
             empty if there is nothing to carry over.
         """
         tr = self.tracker
+        point = self.picker.resume_point()
         if not tr.active and not self.buffer:
-            return {}
+            return {"v": 1, "picker": point} if point else {}
         # finalised events still matter while their picks can be re-solved from the buffer
         lo = min((p.t_ns for p in self.buffer), default=None)
         keep_final = [e for e in tr.finalized
                       if lo is None or e.origin_ns >= lo - int((self.assoc_window_s + self.final_after_s) * 1e9)]
         events = list(tr.active.values()) + keep_final
-        doc: dict[str, Any] = {"v": 1, "events": [asdict(e) for e in events], "n_active": len(tr.active)}
+        doc: dict[str, Any] = {"v": 1, "events": [asdict(e) for e in events], "n_active": len(tr.active),
+                               "picker": point}
         n = len(self.buffer)
         while True:
             buf = self.buffer[len(self.buffer) - n:] if n else []
@@ -148,6 +155,10 @@ class SeismicProcessor:
     def load_state(self, doc: dict[str, Any] | None) -> None:
         """Continue from a :meth:`state_dict` document (no-op for an empty / unknown one)."""
         if not doc or doc.get("v") != 1:
+            return
+        # the picker continues the previous window grid and emits nothing before its mark
+        self.picker.resume_from(doc.get("picker"))
+        if "events" not in doc:
             return
         events = [SeismicEvent(**e) for e in doc["events"]]
         n_active = int(doc["n_active"])

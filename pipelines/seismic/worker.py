@@ -1,6 +1,6 @@
 """Streaming seismic worker: ``dasedge seismic-worker``.
 
-Consumes DAS blocks from Kafka (``dasedge.streaming.runtime.run_worker``,
+Consumes DAS blocks from Kafka (``dasedge.streaming.runtime.Worker``,
 tumbling windows of ``--block-s`` seconds), feeds them to one
 :class:`~.processor.SeismicProcessor` per fiber (same code as the batch CLI),
 and hands picks and event messages (``new`` / ``update`` / ``final``) to the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import logging
 import signal
 import threading
@@ -32,18 +33,38 @@ EVENTS_TOPIC = "seismic.events"
 
 
 class SeismicProcess:
-    """``process(window, state)`` for the runtime: one processor per fiber stream."""
+    """``process(window, state)`` for the runtime: one processor per fiber stream.
+
+    Crash safety: the runtime windows overlap (length :meth:`window_s`, step one block), so the
+    committed offset stays :meth:`~pipelines.seismic.picking.StreamPicker.context_s` behind the
+    data the picker has seen.  Only the new part of each window is fed to a running processor;
+    after a restart the first window (the re-read context) is fed whole to a fresh processor that
+    was given the per-stream ``state`` persisted with the last commit (tracker, pick buffer,
+    picker resume point), so picks and events continue exactly as without the crash.
+    """
 
     def __init__(self, factory: Callable[[], SeismicProcessor]) -> None:
         self.factory = factory
         self.procs: dict[str, SeismicProcessor] = {}
         self._end_ns: dict[str, int] = {}
+        self._spare: SeismicProcessor | None = None  # built by window_s(), used for the first stream
+
+    def window_s(self, block_s: float) -> float:
+        """Runtime window length for blocks of ``block_s``: the picker's restart context plus one block."""
+        if self._spare is None:
+            self._spare = self.factory()
+        return max(block_s, math.ceil(self._spare.picker.context_s() / block_s) * block_s + block_s)
+
+    def _new(self) -> SeismicProcessor:
+        proc, self._spare = (self._spare, None) if self._spare is not None else (self.factory(), None)
+        return proc
 
     def __call__(self, window: DASBlock, state: Any) -> list:
         key = window.fiber_id
         proc = self.procs.get(key)
         out: list = []
-        restart = proc is None or bool(window.attrs.get("after_gap"))
+        fresh = proc is None
+        restart = fresh or bool(window.attrs.get("after_gap"))
         if proc is not None and not restart:
             tmpl = proc.picker._template
             if tmpl is not None and (tmpl.n_channel != window.n_channel or tmpl.dt_s != window.dt_s):
@@ -52,20 +73,37 @@ class SeismicProcess:
             if proc is not None:
                 p, m = proc.flush()
                 out += p + m
-            proc = self.procs[key] = self.factory()
+            proc = self.procs[key] = self._new()
+            if fresh and isinstance(state, dict):  # (re)started worker: continue from the committed state
+                proc.load_state(state)
             self._end_ns.pop(key, None)
-        # feed only data not seen yet (windows may overlap if length > step)
+        # feed only data not seen yet (windows overlap: length > step)
         end = self._end_ns.get(key)
         blk = window if end is None else window.select(time=(end, None))
         if blk.n_time:
             p, m = proc.push(blk)
             out += p + m
             self._end_ns[key] = blk.t_end_ns
+        if isinstance(state, dict):
+            proc.save_state(state)
         return out
 
-    def flush(self) -> list:
+    def flush(self, unclaimed: dict[str, Any] | None = None) -> list:
+        """End of a finite stream: flush every processor.
+
+        ``unclaimed`` (:meth:`dasedge.streaming.runtime.Worker.unclaimed_states`): committed
+        state of streams this process never got a window of (restarted at the very end of the
+        stream); their open events are finalised from it.
+        """
         out: list = []
         for proc in self.procs.values():
+            p, m = proc.flush()
+            out += p + m
+        for key, state in (unclaimed or {}).items():
+            if key.split("|", 1)[0] in self.procs or not isinstance(state, dict) or not state:
+                continue
+            proc = self._new()
+            proc.load_state(state)
             p, m = proc.flush()
             out += p + m
         return out
@@ -129,7 +167,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from kafka import KafkaProducer
 
-    from dasedge.streaming.runtime import WindowSpec, run_worker
+    from dasedge.streaming.runtime import WindowSpec, Worker
 
     store = None
     if args.store:
@@ -142,10 +180,11 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    metrics = run_worker(args.bootstrap, args.topic, args.group, process, sink,
-                         WindowSpec(length_s=args.block_s, step_s=args.block_s), stop_event=stop,
-                         idle_timeout_s=args.idle_timeout, on_poll=sink.heartbeat.on_poll)
-    sink(process.flush())
+    worker = Worker(args.bootstrap, args.topic, args.group, process, sink,
+                    window=WindowSpec(length_s=process.window_s(args.block_s), step_s=args.block_s),
+                    on_poll=sink.heartbeat.on_poll)
+    metrics = worker.run(stop, idle_timeout_s=args.idle_timeout)
+    sink(process.flush(worker.unclaimed_states()))
     producer.close()
     log.info("seismic worker stopped: %s", metrics)
     return 0

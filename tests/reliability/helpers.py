@@ -131,6 +131,21 @@ def seismic_worker(bootstrap: str, topic: str, group: str, store: Path, model: P
     return WorkerProc(argv, log)
 
 
+def seismic_held_back_records(block_s: float = 1.0, record_s: float = 0.5, preset: str = "latency") -> int:
+    """Records at the end of a finite stream a seismic worker leaves uncommitted on purpose.
+
+    Its runtime windows are the picker's restart context plus one block long and step by one
+    block, so the last ``window - block`` seconds stay pinned (they are re-read after a restart).
+    """
+    import math
+
+    from pipelines.seismic.picking import PickerConfig, StreamPicker
+
+    ctx = StreamPicker(None, PickerConfig.preset(preset)).context_s()
+    window_s = math.ceil(ctx / block_s) * block_s + block_s
+    return int(round((window_s - block_s) / record_s))
+
+
 def committed(bootstrap: str, group: str, topic: str) -> int:
     """Sum of the group's committed offsets on ``topic`` (0 if none)."""
     from kafka import KafkaConsumer

@@ -25,6 +25,7 @@ from .helpers import (
     publish,
     records_of,
     seismic_results,
+    seismic_held_back_records,
     seismic_worker,
     spike_scene,
     wait_committed,
@@ -78,6 +79,7 @@ def test_three_workers_one_killed(kafka_bootstrap, three_fiber_topic, tmp_path):
     ref.argv = ["-v", *ref.argv]
     ref.start()
     assert ref.wait(timeout=600) == 0, ref.tail()
+    ref_commit = committed(kafka_bootstrap, "ref-" + topic, topic)  # the picker's restart context stays uncommitted
     ref_picks, ref_events = seismic_results(tmp_path / "ref.sqlite")
     assert {v[0] for v in ref_picks.values()} == set(fibers)
     assert len([e for e in ref_events.values() if e[2] == "final"]) == 2 * N_PART
@@ -96,7 +98,7 @@ def test_three_workers_one_killed(kafka_bootstrap, three_fiber_topic, tmp_path):
     for w in workers:
         if w is not victim:
             assert w.wait(timeout=600) == 0, w.tail()
-    assert committed(kafka_bootstrap, group, topic) == n
+    assert n - 3 * seismic_held_back_records() <= committed(kafka_bootstrap, group, topic) == ref_commit
     picks, events = seismic_results(store)
     lost_p, extra_p = compare(ref_picks, picks)
     lost_e, extra_e = compare(ref_events, events)
