@@ -11,6 +11,7 @@ import time
 import httpx
 
 from service.pusher import Pusher
+from tests.fixtures.http import wait_healthy
 
 from .helpers import make_vehicles
 
@@ -39,16 +40,7 @@ def test_dasedge_cloud_process_on_sqlite(tmp_path, edge_store):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        t_end = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < t_end, "dasedge cloud did not come up"
-            time.sleep(0.2)
+        wait_healthy(url, proc, timeout=60)
         r = httpx.post(f"{url}/api/v1/sites", json={"site_id": "edge-1", "fiber_id": "fib-a"},
                        headers={"X-API-Key": admin_key})
         assert r.status_code == 201, r.text
@@ -69,19 +61,6 @@ def test_dasedge_cloud_process_on_sqlite(tmp_path, edge_store):
         proc.terminate()
         proc.wait(20)
     assert db.exists()
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    t_end = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < t_end, f"{url} did not come up"
-        time.sleep(0.2)
 
 
 def test_dasedge_serve_pushes_to_dasedge_cloud(tmp_path, postgres_url):
@@ -107,7 +86,7 @@ def test_dasedge_serve_pushes_to_dasedge_cloud(tmp_path, postgres_url):
     procs = [cloud]
     curl = f"http://127.0.0.1:{cport}"
     try:
-        _wait_http(curl, cloud)
+        wait_healthy(curl, cloud)
         r = httpx.post(f"{curl}/api/v1/sites", json={"site_id": "edge-9", "fiber_id": "fib-a"},
                        headers={"X-API-Key": admin.stdout.strip()})
         kf = tmp_path / "edge.key"
@@ -120,7 +99,7 @@ def test_dasedge_serve_pushes_to_dasedge_cloud(tmp_path, postgres_url):
                                  str(eport), "--no-dispatcher", "--log-level", "warning"], env=edge_env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(edge)
-        _wait_http(f"http://127.0.0.1:{eport}", edge)
+        wait_healthy(f"http://127.0.0.1:{eport}", edge)
         # a worker process writes results into the edge store; the edge's pusher forwards them
         store = open_store(edge_db)
         store.put_vehicles(make_vehicles(33, seed=12))

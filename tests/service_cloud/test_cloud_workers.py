@@ -19,6 +19,7 @@ import time
 import httpx
 
 from service.pusher import Pusher
+from tests.fixtures.http import wait_healthy
 
 from .helpers import T0, make_event
 from .test_cloud_multisite import _Receiver
@@ -36,16 +37,7 @@ def _start_cloud(db_url: str, tmp_path, workers: int):
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    t_end = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (tmp_path / "cloud.log").read_text()
-        assert time.monotonic() < t_end, "dasedge cloud --workers did not come up"
-        time.sleep(0.2)
+    wait_healthy(url, proc, timeout=90, log=tmp_path / "cloud.log")
     return proc, url, log
 
 
