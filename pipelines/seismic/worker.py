@@ -1,7 +1,8 @@
 """Streaming seismic worker: ``dasedge seismic-worker``.
 
-Consumes DAS blocks from Kafka (``dasedge.streaming.runtime.Worker``,
-tumbling windows of ``--block-s`` seconds), feeds them to one
+Consumes DAS blocks from Kafka (``dasedge.streaming.runtime.Worker``, windows
+stepping by ``--block-s`` seconds and one picker restart context long, see
+:class:`SeismicProcess`), feeds the new data of each to one
 :class:`~.processor.SeismicProcessor` per fiber (same code as the batch CLI),
 and hands picks and event messages (``new`` / ``update`` / ``final``) to the
 sink: first the store (``service.store.open_store(url).put_picks/put_events``,
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import logging
+import math
 import signal
 import threading
 import time
