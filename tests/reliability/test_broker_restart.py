@@ -26,6 +26,7 @@ from .helpers import (
 def test_broker_restart_mid_stream(tmp_path):
     kafka = LocalKafka(tmp_path / "kafka", port=free_port(), heap="512m")
     kafka.start(timeout_s=240)
+    w = None
     try:
         boot = kafka.bootstrap
         topic = create_topic(boot, "das.blocks", 1)
@@ -58,6 +59,8 @@ def test_broker_restart_mid_stream(tmp_path):
         ref.start()
         assert ref.wait(timeout=600) == 0, ref.tail()
     finally:
+        if w is not None:
+            w.stop()  # a failed assertion must not leave the worker (idle timeout 1 h) running
         kafka.stop()
     picks, events = seismic_results(tmp_path / "edge.sqlite")
     ref_picks, ref_events = seismic_results(tmp_path / "ref.sqlite")
