@@ -77,6 +77,9 @@ class AssocConfig:
     fit_margin: float = 0.25  # ... and no worse than the best component's |r|/window + this
     sigma_refit: float = 0.1  # initial sigma of the explain-away components
     max_refit_rounds: int = 2  # explain-away rounds: new components from unclaimed picks, joint re-fit
+    # ... only when the unclaimed picks are a large share of the cluster (a merged second event), not the
+    # scattered extra picks of an over-picking model around one event (those made ghost events)
+    refit_min_left_fraction: float = 0.3
 
 
 @dataclass
@@ -524,7 +527,7 @@ def associate_arrays(t: np.ndarray, xyz: np.ndarray, is_s: np.ndarray, w: np.nda
             for e in evs:
                 claimed[e.pick_idx] = True
             left = np.flatnonzero(~claimed)
-            if left.size < cfg.min_picks:
+            if left.size < max(cfg.min_picks, cfg.refit_min_left_fraction * idx.size):
                 break
             init2 = _backproject_init(tc[left], st[left], vel[left], wc[left], cfg, collinear)
             if not init2:
