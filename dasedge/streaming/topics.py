@@ -57,3 +57,11 @@ def delete_topic(bootstrap: str, name: str) -> None:
         pass
     finally:
         admin.close()
+
+
+def send_records(producer, topic: str, records) -> None:
+    """Send result records (``.id``, ``.to_dict()``) to ``topic`` as JSON keyed by id; the caller flushes."""
+    import json
+
+    for r in records:
+        producer.send(topic, key=r.id.encode(), value=json.dumps(r.to_dict()).encode())

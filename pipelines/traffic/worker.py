@@ -22,7 +22,6 @@ default; measured through Kafka in bench/results/traffic.md).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import threading
@@ -31,6 +30,7 @@ from typing import Any, Callable
 
 from dasedge.block import DASBlock
 from dasedge.records import TrafficEvent, Vehicle
+from dasedge.streaming.topics import send_records
 from pipelines.traffic.pipeline import TrafficState, process_window
 from pipelines.traffic.site import SiteConfig
 
@@ -94,8 +94,7 @@ class TrafficSink:
             if self.store is not None and hasattr(self.store, "put_traffic_events"):
                 self.store.put_traffic_events(evs)
             if self.producer is not None:
-                for e in evs:
-                    self.producer.send(self.events_topic, key=e.id.encode(), value=json.dumps(e.to_dict()).encode())
+                send_records(self.producer, self.events_topic, evs)
                 self.producer.flush()
             self.events += evs
         if not vs:
@@ -103,8 +102,7 @@ class TrafficSink:
         if self.store is not None:
             self.store.put_vehicles(vs)
         if self.producer is not None:
-            for v in vs:
-                self.producer.send(self.topic, key=v.id.encode(), value=json.dumps(v.to_dict()).encode())
+            send_records(self.producer, self.topic, vs)
             self.producer.flush()
         self.vehicles += vs
 
