@@ -62,6 +62,16 @@ class PickerConfig:
         if self.kernel % 2 != 1:
             raise ValueError("kernel must be odd")
 
+    def restart_context_s(self) -> float:
+        """Data before the end of what a picker has seen that a restarted picker must re-read, s.
+
+        With it, a :meth:`StreamPicker.resume_from` picker reproduces the picks exactly: its first
+        window owns data the original's earlier windows owned, so the window after it (and the
+        max-pool context) must already lie in re-read data: window + 2 steps + 1.5 kernels, which
+        also covers the lag of the emitted-picks mark behind the data end.
+        """
+        return (self.window + 2 * self.step + 3 * (self.kernel // 2) + 1) / self.fs
+
     @classmethod
     def preset(cls, name: str, **changes: Any) -> "PickerConfig":
         presets = {
@@ -323,15 +333,8 @@ class StreamPicker:
         self._resume = dict(point) if point else None
 
     def context_s(self) -> float:
-        """Data before the resume point a restarted picker needs to reproduce the picks exactly, s.
-
-        The first window of a resumed picker owns data the original's earlier windows
-        owned, so the window after it (and the max-pool context) must already lie in
-        re-read data: window + 2 steps + 1.5 kernels, plus the lag of ``picked_to``
-        behind the data end.
-        """
-        c = self.cfg
-        return (c.window + 2 * c.step + 3 * (c.kernel // 2) + 1) / c.fs
+        """Data before the resume point a restarted picker needs (:meth:`PickerConfig.restart_context_s`)."""
+        return self.cfg.restart_context_s()
 
     def push_windows(self, block: DASBlock) -> list[list[Pick]]:
         """Like :meth:`push` but one list of picks per processed window (possibly none)."""

@@ -14,7 +14,6 @@ runtime only after the sink returned (at-least-once; ids are stable).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import signal
@@ -24,13 +23,24 @@ from typing import Any, Callable
 
 from dasedge.block import DASBlock
 from dasedge.records import Pick, SeismicEvent
+from dasedge.streaming.topics import send_records
 
+from .picking import PickerConfig
 from .processor import SeismicProcessor
 
 log = logging.getLogger(__name__)
 
 PICKS_TOPIC = "seismic.picks"
 EVENTS_TOPIC = "seismic.events"
+
+
+def restart_window_s(cfg: PickerConfig, block_s: float) -> float:
+    """Runtime window length: the picker's restart context rounded up to whole blocks, plus one block.
+
+    Stepping by one block, the runtime then keeps the last ``window - block`` seconds uncommitted,
+    which a restarted worker re-reads (:meth:`PickerConfig.restart_context_s`).
+    """
+    return max(block_s, math.ceil(cfg.restart_context_s() / block_s) * block_s + block_s)
 
 
 class SeismicProcess:
@@ -51,10 +61,10 @@ class SeismicProcess:
         self._spare: SeismicProcessor | None = None  # built by window_s(), used for the first stream
 
     def window_s(self, block_s: float) -> float:
-        """Runtime window length for blocks of ``block_s``: the picker's restart context plus one block."""
+        """Runtime window length for blocks of ``block_s`` (:func:`restart_window_s` of the picker's settings)."""
         if self._spare is None:
             self._spare = self.factory()
-        return max(block_s, math.ceil(self._spare.picker.context_s() / block_s) * block_s + block_s)
+        return restart_window_s(self._spare.picker.cfg, block_s)
 
     def _new(self) -> SeismicProcessor:
         proc, self._spare = (self._spare, None) if self._spare is not None else (self.factory(), None)
@@ -136,10 +146,8 @@ class SeismicSink:
             if events:
                 self.store.put_events(events)
         if self.producer is not None:
-            for p in picks:
-                self.producer.send(self.picks_topic, key=p.id.encode(), value=json.dumps(p.to_dict()).encode())
-            for e in events:
-                self.producer.send(self.events_topic, key=e.id.encode(), value=json.dumps(e.to_dict()).encode())
+            send_records(self.producer, self.picks_topic, picks)
+            send_records(self.producer, self.events_topic, events)
             if picks or events:
                 self.producer.flush()
         now = time.time_ns()

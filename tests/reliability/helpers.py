@@ -137,12 +137,10 @@ def seismic_held_back_records(block_s: float = 1.0, record_s: float = 0.5, prese
     Its runtime windows are the picker's restart context plus one block long and step by one
     block, so the last ``window - block`` seconds stay pinned (they are re-read after a restart).
     """
-    import math
+    from pipelines.seismic.picking import PickerConfig
+    from pipelines.seismic.worker import restart_window_s
 
-    from pipelines.seismic.picking import PickerConfig, StreamPicker
-
-    ctx = StreamPicker(None, PickerConfig.preset(preset)).context_s()
-    window_s = math.ceil(ctx / block_s) * block_s + block_s
+    window_s = restart_window_s(PickerConfig.preset(preset), block_s)
     return int(round((window_s - block_s) / record_s))
 
 
