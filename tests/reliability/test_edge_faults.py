@@ -219,6 +219,15 @@ def _topic_end(bootstrap, topic) -> int:
         c.close()
 
 
+def _assert_windows_once(bootstrap, topic, group, seconds, n_records) -> None:
+    """The topic holds ``n_records`` records, and a fresh consumer builds exactly the windows
+    starting at ``T0 + seconds`` (s), none of them twice."""
+    col, _, m = _consume(bootstrap, topic, group)
+    starts = [w[0] for w in col.windows]
+    assert starts == [T0 + s * 10**9 for s in seconds], len(starts)
+    assert _topic_end(bootstrap, topic) == n_records and m["duplicates"] == 0
+
+
 def test_reader_hang_quarantines_the_file_and_ingest_goes_on(kafka_bootstrap, fresh_topic, das_samples, tmp_path,
                                                             caplog):
     """Two files that hang the reader - the real corrupted Silixa attribute (libhdf5 loops in C)
@@ -257,10 +266,7 @@ def test_reader_hang_quarantines_the_file_and_ingest_goes_on(kafka_bootstrap, fr
         assert any(name in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
     assert stats.files_done == 3 and stats.files_quarantined == 2 and restarts == 2
 
-    col, sunk, m = _consume(kafka_bootstrap, topic, "hang")
-    starts = [w[0] for w in col.windows]
-    assert starts == [T0 + s * 10**9 for s in list(range(0, 20)) + list(range(30, 40))], len(starts)
-    assert _topic_end(kafka_bootstrap, topic) == 30 and m["duplicates"] == 0
+    _assert_windows_once(kafka_bootstrap, topic, "hang", list(range(0, 20)) + list(range(30, 40)), n_records=30)
     print(f"reader hang: 2 of 5 files hung the reader (real corrupted Silixa attribute + hook), both quarantined "
           f"after 4 s each ({restarts} probe children killed), 30/30 windows of the 3 good files exactly once; "
           f"reason {rows['b-corrupted-silixa.hdf5']['reason'][:110]!r}")
@@ -322,10 +328,8 @@ def test_kill9_while_reading_quarantines_at_restart(kafka_bootstrap, fresh_topic
     assert st["hang-b.hdf5"][0] == "quarantined" and "not retried" in st["hang-b.hdf5"][1]
     assert st["a1.hdf5"][0] == st["z2.hdf5"][0] == "done"
     assert summary["files_quarantined"] == 1 and summary["files_done"] == 1  # only z2 (sorted after hang-b) left to do
-    col, sunk, m = _consume(kafka_bootstrap, topic, "reading-kill")
-    starts = [w[0] for w in col.windows]
-    assert starts == [T0 + s * 10**9 for s in list(range(0, 10)) + list(range(20, 30))], len(starts)
-    assert _topic_end(kafka_bootstrap, topic) == 20 and m["duplicates"] == 0
+    _assert_windows_once(kafka_bootstrap, topic, "reading-kill", list(range(0, 10)) + list(range(20, 30)),
+                         n_records=20)
     print(f"kill -9 during 'reading': probe child {children} died with the ingest; at restart the file was "
           f"quarantined without being opened (the hook would have hung it for 3600 s), 20/20 windows of the "
           f"2 good files exactly once")
