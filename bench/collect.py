@@ -26,15 +26,15 @@ file with `python bench/collect.py`.
 
 | issue | goal | measured | status |
 |---|---|---|---|
-| 2 | streaming runtime >= 80 % of a bare kafka-python consumer | 1.08 (wall, one run; earlier runs 0.54 / 0.61 under heavier load); CPU per GB 1.33x | met in the last run, noisy |
+| 2 | streaming runtime >= 80 % of a bare kafka-python consumer | 0.93 on a quiet box (5 alternating runs, 15:59); 0.54-1.08 under load earlier; CPU per GB 1.29x | met |
 | 2 | reader throughput vs plain h5py | full read 0.5-1.0x of h5py read + scale; windows 3.5-6.4x faster than full read | reported |
 | 3 | F1 >= 0.98, count error <= 1 %, speed MAE <= 1.5 km/h, class >= 95 % (default highway) | 6 evaluation seeds (52 vehicles): F1 0.970, precision 1.00, count -5.8 %, MAE 0.04 km/h, class 100 %; CI seeds F1 1.00 | speed/class met; F1/count missed (weak cars within ~2 s of a truck) |
 | 3 | >= 200x real time, one core (800 ch x 1 kHz) | 224x amortised with the stopped-vehicle search (238x without), CPU time | met |
 | 3 | vehicle reported <= 5 s after leaving the section | through a real Kafka broker at real time: median 2.6-3.3 s, max 3.9-4.6 s (two runs); falls behind when the worker gets < ~0.1 core | met while the worker has CPU |
 | 4 | teacher port P F1 >= 0.95, S F1 >= 0.94 | P 0.961 (+0.006 +- 0.034 s), S 0.943 (+0.012 +- 0.075 s) | met |
 | 4 | student beats teacher; P, S F1 >= 0.95 at 10 dB | shipped edge model P 0.990 vs teacher 0.944, S 0.948 vs 0.725; stage-3 attempt fixed 20 dB (0.96/0.90) but lost 10 dB, not shipped | P met, S 0.002 short |
-| 5 | picking end-to-end >= 85 % of bare onnxruntime | 94 % by the load-independent measure (time outside the network 1.97 -> 0.59 s per 3 windows); wall ratio 73-110 % on the loaded box | met by CPU measure, wall not verified |
-| 5 | 5,000 ch at 100 Hz >= 4x real time on 2 cores | estimated 4.3-6.3x unloaded from CPU times; measured wall 1.2-1.3x at load 8-10 (2.2x at load 5), 1.4 GB peak | not verified on this box |
+| 5 | picking end-to-end >= 85 % of bare onnxruntime | quiet box: 83 % and 87 % by wall time, 89 % and 91 % by CPU time (two runs); picker's own time 0.21 s per 3 windows | met by CPU time, borderline by wall time |
+| 5 | 5,000 ch at 100 Hz >= 4x real time on 2 cores | quiet box: 5.9x and 6.8x wall (6 tiles of 1024 ch), 6.1-6.4x (2 of 2560); 1.4 GB peak | met |
 | 5 | association >= 10x faster than gmma at >= F1 | 60-130x faster, F1 equal or better | met |
 | 5 | first alert <= 6 s after the first P | median 3.1 s, max 4.0 s | met |
 | 5 | event F1 >= 0.95 at >= 5 dB | oracle picks 1.00 per SNR bin, 0.88 for overlapping events (36 seeds, before the re-fit gate); shipped model 0.92 at 5 and 10 dB, 0.80 at 20 dB, 0.67 below 5 dB | missed with the shipped model |
