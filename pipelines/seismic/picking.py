@@ -48,6 +48,7 @@ class PickerConfig:
     tile_nt: int = 4096
     overlap_t: int = 512
     threshold: float = 0.3
+    threshold_s: float | None = None  # S-phase threshold; None = ``threshold`` for both phases
     kernel: int = 21
     max_per_30s: int = 10
     amp_window: int = 100  # samples after the pick searched for the peak |strain rate|
@@ -61,6 +62,16 @@ class PickerConfig:
             raise ValueError("need 0 < step <= window - tail and tail >= 0")
         if self.kernel % 2 != 1:
             raise ValueError("kernel must be odd")
+        for name in ("threshold", "threshold_s"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+
+    def phase_threshold(self, phase: str) -> float:
+        """Peak threshold for ``phase`` (``"P"`` or ``"S"``)."""
+        if phase == "S" and self.threshold_s is not None:
+            return self.threshold_s
+        return self.threshold
 
     def restart_context_s(self) -> float:
         """Data before the end of what a picker has seen that a restarted picker must re-read, s.
@@ -435,7 +446,7 @@ class StreamPicker:
         top_k = max(int(round((hi - lo) / (30 * cfg.fs) * cfg.max_per_30s)), 3)
         picks: list[Pick] = []
         for ip, phase in enumerate(PHASES):
-            it, ix, score = peaks_in_rows(seg.prob[ip], lo, hi, cfg.threshold, cfg.kernel)
+            it, ix, score = peaks_in_rows(seg.prob[ip], lo, hi, cfg.phase_threshold(phase), cfg.kernel)
             if it.size:
                 # per-channel top-K within this segment
                 order = np.lexsort((-score, ix))

@@ -126,3 +126,19 @@ def test_amplitude_is_peak_strain_rate_after_pick(scene):
     expect = np.abs(prep.strain_rate[max(0, i - 5) : i + 100, p.channel]).max()
     # the picker demeans per window, this reference over the whole record: equal to ~1 %
     assert p.amplitude == pytest.approx(float(expect), rel=0.01)
+
+
+def test_per_phase_threshold_drops_only_weak_s(scene):
+    """An S threshold above the oracle's peak removes every S pick and keeps every P pick."""
+    blk, truth = scene
+    oracle = OracleAnnotator(truth["arrivals"], sigma_s=0.1, peak=0.6)
+    n_truth = {ph: sum(a["phase"] == ph for a in truth["arrivals"]) for ph in ("P", "S")}
+    both = pick_blocks([blk], oracle, PickerConfig.preset("throughput", spatial=1))
+    split = pick_blocks([blk], oracle, PickerConfig.preset("throughput", spatial=1, threshold_s=0.7))
+    count = lambda picks, ph: sum(p.phase == ph for p in picks)  # noqa: E731
+    assert count(both, "S") >= 0.95 * n_truth["S"] and count(both, "P") >= 0.95 * n_truth["P"]
+    assert count(split, "S") == 0
+    assert count(split, "P") == count(both, "P")
+    assert PickerConfig(threshold_s=0.7).phase_threshold("P") == 0.3
+    with pytest.raises(ValueError, match="threshold_s"):
+        PickerConfig(threshold_s=1.5)
