@@ -52,14 +52,19 @@ def _ms(ns: int | None) -> float | None:
     return None if ns is None else ns / 1e6
 
 
+def _scope_filter(site: str | None, fiber: str | None, conds: list[str] | None = None,
+                  params: list[Any] | None = None) -> tuple[list[str], list[Any]]:
+    """SQL conditions (and their parameters) restricting rows to one site and/or fiber, appended to ``conds``."""
+    conds, params = list(conds or []), list(params or [])
+    for column, value in (("site_id", site), ("fiber_id", fiber)):
+        if value:
+            conds.append(f"{column} = ?")
+            params.append(value)
+    return conds, params
+
+
 def _latest_ns(store: Any, site: str | None, fiber: str | None, ring: WaterfallRing) -> int | None:
-    conds, params = [], []
-    if site:
-        conds.append("site_id = ?")
-        params.append(site)
-    if fiber:
-        conds.append("fiber_id = ?")
-        params.append(fiber)
+    conds, params = _scope_filter(site, fiber)
     w = (" WHERE " + " AND ".join(conds)) if conds else ""
     vals = [
         store.db.scalar(f"SELECT MAX(t_end_ns) FROM vehicles{w}", params),
@@ -87,14 +92,7 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
 
         end_ns = time.time_ns()
     start_ns = end_ns - int(window_s * 1e9)
-    conds = ["t_ref_ns >= ?", "t_ref_ns <= ?"]
-    params: list[Any] = [start_ns, end_ns]
-    if site:
-        conds.append("site_id = ?")
-        params.append(site)
-    if fiber:
-        conds.append("fiber_id = ?")
-        params.append(fiber)
+    conds, params = _scope_filter(site, fiber, ["t_ref_ns >= ?", "t_ref_ns <= ?"], [start_ns, end_ns])
     rows = store.db.fetchall(
         "SELECT site_id, t_start_ns, t_end_ns, t_ref_ns, direction, speed_kmh, doc FROM vehicles WHERE "
         + " AND ".join(conds) + " ORDER BY t_ref_ns DESC LIMIT ?",
@@ -127,13 +125,7 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
     hist, _ = np.histogram(np.clip(speed, 0, SPEED_EDGES[-1] - 1e-9), bins=SPEED_EDGES)
 
     # seismic: latest events (any time) with their picks; picks inside the window
-    ev_conds, ev_params = [], []
-    if site:
-        ev_conds.append("site_id = ?")
-        ev_params.append(site)
-    if fiber:
-        ev_conds.append("fiber_id = ?")
-        ev_params.append(fiber)
+    ev_conds, ev_params = _scope_filter(site, fiber)
     ew = (" WHERE " + " AND ".join(ev_conds)) if ev_conds else ""
     ev_rows = store.db.fetchall(f"SELECT site_id, doc FROM events{ew} ORDER BY origin_ns DESC LIMIT 20", ev_params)
     events = []
@@ -165,14 +157,7 @@ def overview(store: Any, *, window_s: float = 600.0, site: str | None = None, fi
             })
     for e in events:
         e["picks"] = by_event.get((e["site_id"], e["id"]), [])
-    pconds = ["t_ns >= ?", "t_ns <= ?"]
-    pparams: list[Any] = [start_ns, end_ns]
-    if site:
-        pconds.append("site_id = ?")
-        pparams.append(site)
-    if fiber:
-        pconds.append("fiber_id = ?")
-        pparams.append(fiber)
+    pconds, pparams = _scope_filter(site, fiber, ["t_ns >= ?", "t_ns <= ?"], [start_ns, end_ns])
     picks = [
         {"fiber_id": r["fiber_id"], "distance_m": json.loads(r["doc"]).get("distance_m"),
          "t_ms": _ms(int(r["t_ns"])), "phase": r["phase"], "event_id": r["event_id"]}
