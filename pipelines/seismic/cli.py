@@ -61,7 +61,7 @@ def processor_factory(args: argparse.Namespace, annotator: Any = None,
     site = load_site(getattr(args, "site", None))
     if annotator is None:
         annotator = ModelAnnotator(getattr(args, "model", None), threads=getattr(args, "threads", None))
-        pcfg = model_config(args.preset, **site.picker)
+        pcfg = model_config(args.preset, annotator.path, **site.picker)
     else:
         pcfg = site.picker_config(args.preset)
     if getattr(args, "threshold", None) is not None:

@@ -14,7 +14,10 @@ every pick exactly once, whatever the block sizes.
 from __future__ import annotations
 
 import inspect
+import json
+import logging
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -27,6 +30,7 @@ from .preprocess import MODEL_FS, Prepared, prepare
 from .stitch import annotate_tiled
 
 PHASES = ("P", "S")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -580,6 +584,52 @@ class ModelAnnotator:
         return self.model.annotate(x, do_clean=False)
 
 
-def model_config(preset: str = "throughput", **changes: Any) -> PickerConfig:
-    """Picker settings matching the network's training preprocessing."""
-    return PickerConfig.preset(preset, **{"highpass_hz": None, "normalize": False, **changes})
+SIDECAR_KEYS = ("threshold", "threshold_s")
+
+
+def model_sidecar(model_path: str | Path | None = None) -> dict[str, float]:
+    """Pick thresholds shipped with a model: ``<model>.json`` beside the ``.onnx`` file.
+
+    The sidecar (written by the model's evaluation, chosen on validation seeds) holds
+    ``threshold`` and ``threshold_s``; other keys (provenance) are ignored.
+
+    Parameters
+    ----------
+    model_path
+        The ONNX file; ``None`` = :func:`~.onnx_model.default_model_path`.
+
+    Returns
+    -------
+    dict
+        The valid threshold keys found (each in ``[0, 1)``); empty when the sidecar is
+        missing or malformed (logged), so the caller falls back to the built-in defaults.
+    """
+    if model_path is None:
+        from .onnx_model import default_model_path
+
+        model_path = default_model_path()
+    side = Path(model_path).with_suffix(".json")
+    if not side.is_file():
+        log.info("no threshold sidecar %s: built-in pick thresholds", side)
+        return {}
+    try:
+        raw = json.loads(side.read_text())
+        out = {k: float(raw[k]) for k in SIDECAR_KEYS if raw.get(k) is not None}
+        bad = [k for k, v in out.items() if not 0.0 <= v < 1.0]
+        if bad:
+            raise ValueError(f"{bad} not in [0, 1)")
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("malformed threshold sidecar %s (%s): built-in pick thresholds", side, exc)
+        return {}
+    log.info("pick thresholds from %s: %s", side, out)
+    return out
+
+
+def model_config(preset: str = "throughput", model_path: str | Path | None = None, **changes: Any) -> PickerConfig:
+    """Picker settings matching the network's training preprocessing.
+
+    Pick thresholds come from the model's sidecar (:func:`model_sidecar`) when present;
+    explicit ``changes`` (site file, CLI) win over it.
+    """
+    return PickerConfig.preset(preset, **{"highpass_hz": None, "normalize": False, **model_sidecar(model_path),
+                                          **changes})

@@ -1,0 +1,34 @@
+"""The model's threshold sidecar (``<model>.json``) sets the picker's thresholds; explicit values win."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pipelines.seismic.picking import PickerConfig, model_config, model_sidecar
+
+
+def test_sidecar_sets_per_phase_thresholds(tmp_path):
+    onnx = tmp_path / "m.onnx"
+    (tmp_path / "m.json").write_text(json.dumps({"threshold": 0.45, "threshold_s": 0.6, "selected_on": "validation"}))
+    cfg = model_config("latency", onnx)
+    assert (cfg.threshold, cfg.threshold_s) == (0.45, 0.6)
+    assert cfg.phase_threshold("P") == 0.45 and cfg.phase_threshold("S") == 0.6
+    # explicit (site / CLI) values win over the sidecar, key by key
+    cfg2 = model_config("throughput", onnx, threshold_s=0.2)
+    assert (cfg2.threshold, cfg2.threshold_s) == (0.45, 0.2)
+
+
+def test_missing_or_malformed_sidecar_falls_back_with_a_log_line(tmp_path, caplog):
+    default = PickerConfig()
+    onnx = tmp_path / "m.onnx"
+    with caplog.at_level(logging.INFO, logger="pipelines.seismic.picking"):
+        assert model_sidecar(onnx) == {}
+    assert "no threshold sidecar" in caplog.text
+    for bad in ("{not json", json.dumps({"threshold": 1.5}), json.dumps([0.3]), json.dumps({"threshold_s": "x"})):
+        (tmp_path / "m.json").write_text(bad)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="pipelines.seismic.picking"):
+            cfg = model_config("throughput", onnx)
+        assert (cfg.threshold, cfg.threshold_s) == (default.threshold, default.threshold_s)
+        assert "malformed threshold sidecar" in caplog.text
