@@ -149,6 +149,26 @@ def mine_event(model: PhaseNetDAS, threshold: float) -> dict:
             "n_picks_P": sum(1 for p in picks if p[1] == 1), "n_picks_S": sum(1 for p in picks if p[1] == 2)}
 
 
+def select_thresholds(result: dict, name: str = "student") -> dict:
+    """Per-phase thresholds maximising the mean F1 over all SNR bins of both generators.
+
+    ``result`` is an ``eval_model`` JSON run with several ``--threshold`` values (normally on the
+    validation split). P and S are scored independently (one-to-one matching per phase), so the
+    P threshold and the S threshold are chosen independently; ties go to the value nearer 0.5.
+    """
+    ths = [str(t) for t in result["thresholds"]]
+    out: dict = {"split": result["split"], "metric": "mean F1 over 5 SNR bins x 2 generators", "mean_f1": {}}
+    for ph in ("P", "S"):
+        means = {}
+        for th in ths:
+            f1 = [rows[name][ph]["f1"] for gen in result["generators"].values() for rows in gen[th].values()]
+            means[th] = float(np.mean(f1))
+        best = max(ths, key=lambda t: (round(means[t], 4), -abs(float(t) - 0.5)))
+        out[ph] = float(best)
+        out["mean_f1"][ph] = {t: round(v, 4) for t, v in means.items()}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", action="append", default=[], help="name=path.onnx or path (name 'student')")
@@ -165,7 +185,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rows-from", default=None, help="reuse rows from an earlier eval JSON (same split, same per-bin)")
     ap.add_argument("--reuse-row", action="append", default=None,
                     help="OLD[=NEW]: row names copied from --rows-from (default: teacher)")
+    ap.add_argument("--select-from", default=None,
+                    help="only choose per-phase thresholds from this (validation) JSON and print them")
     args = ap.parse_args(argv)
+    if args.select_from:
+        print(json.dumps(select_thresholds(json.loads(Path(args.select_from).read_text())), indent=1))
+        return 0
     global PEAK_KERNEL
     PEAK_KERNEL = args.peak_kernel
     models = {}

@@ -5,6 +5,7 @@ Sub-commands (training ones need the ``train`` extra, i.e. torch):
 * ``train --out DIR --minutes 60 --variant edge|full [--labels truth|teacher --pseudo-dir D]``
 * ``export CKPT --out model.onnx``
 * ``pseudo-label --out DIR --seeds 500000:500100 [--teacher phasenet|MODEL.onnx]``
+* ``filter-pseudo DIR... --out DIR --model MODEL.onnx`` (S pseudo-label filter)
 * ``finetune DATA... --base MODEL.onnx|CKPT --out DIR [--minutes 5]``
 * ``info MODEL.onnx``
 """
@@ -64,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--mix", choices=["stage3"], default=None,
                    help="focus the scenes (stage3: high SNR, near/shallow short S-P, 0-5 dB; seed %% 4 picks)")
 
+    p = sub.add_parser("filter-pseudo", help="drop pseudo-labels whose S the student or the vp/vs fit contradicts")
+    p.add_argument("dirs", nargs="+", help="folders of pseudo-labelled records (*.npz)")
+    p.add_argument("--out", required=True, help="folder for the kept records + filter.jsonl")
+    p.add_argument("--model", required=True, help="student ONNX that judges the S labels")
+    p.add_argument("--max-offset-s", type=float, default=0.3, help="student S vs label disagreement that rejects (s)")
+
     p = sub.add_parser("finetune", help="fine-tune on your own recordings (teacher -> GaMMA -> student)")
     p.add_argument("data", nargs="+", help="DAS files (any format dasedge.io reads) or .npy [nt, nx] at 100 Hz")
     p.add_argument("--base", required=True, help="start model: a training checkpoint (.pt) or an exported .onnx")
@@ -96,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
         picker = pl.teacher_picker(args.threshold) if args.teacher == "phasenet" else pl.model_picker(args.teacher, args.threshold)
         tot = pl.build_synthetic_set(args.out, args.seeds, picker, mix=args.mix)
         tot = {k: v for k, v in tot.items() if not isinstance(v, list)}
+        print(json.dumps(tot))
+        return 0
+    if cmd == "filter-pseudo":
+        from pipelines.seismic.training.pseudo_filter import SFilterSettings, filter_pseudo_set
+
+        tot = filter_pseudo_set(args.dirs, args.out, args.model, SFilterSettings(max_offset_s=args.max_offset_s))
         print(json.dumps(tot))
         return 0
     try:

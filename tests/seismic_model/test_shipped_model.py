@@ -32,6 +32,16 @@ def test_files_and_checksums():
     assert sums["phasenet_das_edge.onnx"] in card and "MIT" in card
 
 
+def test_threshold_sidecar_belongs_to_the_shipped_model():
+    import json
+
+    side = json.loads((MODEL_DIR / "phasenet_das_edge.json").read_text())
+    onnx = (MODEL_DIR / "phasenet_das_edge.onnx").read_bytes()
+    assert side["model_sha256"] == hashlib.sha256(onnx).hexdigest()  # re-select thresholds when the model changes
+    assert 0.0 < side["threshold"] < 1.0 and 0.0 < side["threshold_s"] < 1.0
+    assert "validation" in side["selected_on"]
+
+
 def test_metadata(model):
     md = model.metadata
     assert md["config"] == {"init_features": 8, "depth": 4, "kernel": 5, "stride": 4}
