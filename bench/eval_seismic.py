@@ -70,10 +70,19 @@ class TeacherAnnotator:
         return predict(self.sess, w, batch_size=128).transpose(2, 1, 0)
 
 
-def make_scene(snr: float, k: int):
+EVAL_SEED_BASE = 1000  # evaluation scenes (the published tables)
+TUNE_SEED_BASE = 50000  # development / tuning scenes: disjoint from the evaluation seeds
+
+
+def scene_seed(snr: float, k: int, seed_base: int = EVAL_SEED_BASE) -> int:
+    """Seed of scene ``k`` of an SNR bin (``seed_base`` selects the evaluation or the tuning set)."""
+    return seed_base + 37 * k + int(snr + 10)
+
+
+def make_scene(snr: float, k: int, seed_base: int = EVAL_SEED_BASE):
     geometry = "straight" if k % 2 == 0 else "bent"
     vp = 6.5 if k % 2 == 0 else 5.0
-    seed = 1000 + 37 * k + int(snr + 10)
+    seed = scene_seed(snr, k, seed_base)
     events = [dict(origin_s=20.0), dict(origin_s=23.0), dict(origin_s=55.0)]
     blk, truth = simulate_quake_scene(n_channels=400, dx_m=8.0, duration_s=90.0, events=events, seed=seed,
                                       snr_db=[float(snr)] * 3, geometry=geometry, vp_kms=vp)
@@ -110,7 +119,60 @@ def pick_metrics(picks, truth, tol):
     return out
 
 
-def evaluate(picker: str, scenes_per_bin: int, threads: int, threshold: float | None = None) -> dict:
+def _near(picks, truth, tol: float = 0.2):
+    """Per pick: index of a true arrival of the same phase within ``tol`` (-1 if none), and whether one of
+    the *other* phase is within ``tol`` (a mislabelled arrival)."""
+    by = defaultdict(list)
+    for i, a in enumerate(truth["arrivals"]):
+        by[(a["channel"], a["phase"])].append((a["t_ns"], i))
+    same = np.full(len(picks), -1)
+    other = np.zeros(len(picks), bool)
+    for j, p in enumerate(picks):
+        for t, i in by.get((p.channel, p.phase), []):
+            if abs(p.t_ns - t) <= tol * 1e9:
+                same[j] = i
+        q = "S" if p.phase == "P" else "P"
+        other[j] = any(abs(p.t_ns - t) <= tol * 1e9 for t, _ in by.get((p.channel, q), []))
+    return same, other
+
+
+def scene_detail(res, truth, pairs) -> list[str]:
+    """Why a scene has ghosts or misses: for every unmatched found event the share of its picks that are
+    true arrivals of the right phase / of the other phase (mislabel) / false; for every missed true event
+    the right-phase picks at its arrivals and how many of them an event took."""
+    out = []
+    matched = {id(e) for _, e in pairs}
+    got = {t["event_id"] for t, _ in pairs}
+    picks = res.input_picks
+    same, other = _near(picks, truth)
+    ev_of = np.array([e if e is not None else "" for e in res.event_of], dtype=object)
+    arr_ev = np.array([a["event_id"] for a in truth["arrivals"]] + [""], dtype=object)
+    t_ref = min(t["origin_ns"] for t in truth["events"])
+    for e in res.events:
+        if id(e) in matched:
+            continue
+        m = ev_of == e.id
+        ok, sw = (same[m] >= 0), (same[m] < 0) & other[m]
+        near = min(truth["events"], key=lambda t: abs(t["origin_ns"] - e.origin_ns))
+        out.append(f"ghost t0 {(e.origin_ns - t_ref) / 1e9:+.1f} s ({(e.origin_ns - near['origin_ns']) / 1e9:+.1f} s from a true "
+                   f"origin), {e.num_p} P + {e.num_s} S picks: {ok.mean():.0%} true arrivals, {sw.mean():.0%} other-phase, "
+                   f"{1 - ok.mean() - sw.mean():.0%} false; x {e.x_m / 1000:.1f} km, depth/rho {e.depth_m / 1000:.1f} km")
+    for t in truth["events"]:
+        if t["event_id"] in got:
+            continue
+        hit = same >= 0
+        of_t = hit & (arr_ev[same] == t["event_id"])
+        n_arr = sum(a["event_id"] == t["event_id"] for a in truth["arrivals"])
+        ph = np.array([p.phase for p in picks])
+        out.append(f"miss t0 {(t['origin_ns'] - t_ref) / 1e9:+.1f} s (SNR {t.get('snr_db', float('nan')):.0f} dB, "
+                   f"M {t['magnitude']:.1f}): {int((of_t & (ph == 'P')).sum())} P + {int((of_t & (ph == 'S')).sum())} S "
+                   f"right-phase picks of {n_arr} arrivals, {int((of_t & (ev_of != '')).sum())} of them in some event")
+    return out
+
+
+def evaluate(picker: str, scenes_per_bin: int, threads: int, threshold: float | None = None,
+             seed_base: int = EVAL_SEED_BASE) -> list[dict]:
+    """Pick and associate every scene; one row per scene (pick metrics, events, per-scene detail)."""
     ann = None
     if picker == "model":
         ann = ModelAnnotator(str(SHIPPED), threads=threads)
@@ -121,7 +183,7 @@ def evaluate(picker: str, scenes_per_bin: int, threads: int, threshold: float | 
     rows = []
     for snr in SNRS:
         for k in range(scenes_per_bin):
-            blk, truth, geometry, vp = make_scene(snr, k)
+            blk, truth, geometry, vp = make_scene(snr, k, seed_base)
             if picker == "oracle":
                 a = OracleAnnotator(truth["arrivals"], jitter_s=0.05, miss_rate=0.1, seed=k)
                 picks = pick_blocks([blk], a, PickerConfig.preset("throughput", spatial=1))
@@ -145,18 +207,64 @@ def evaluate(picker: str, scenes_per_bin: int, threads: int, threshold: float | 
                     loc.append((float(np.hypot(e.x_m - t["x_m"], e.y_m - t["y_m"])), abs(e.depth_m - t["depth_m"])))
                 if e.magnitude is not None:
                     mag.append(e.magnitude - t["magnitude"])
-            rows.append(dict(snr=snr, geometry=geometry, vp=vp, picks=pm, n_found=len(res.events), n_true=len(truth["events"]),
-                             tp=len(pairs), loc=loc, mag=mag, dt0=dt0, t_assoc=t_assoc))
-            print(picker, snr, geometry, f"F1 {f1:.2f}", f"P F1 {pm[0.2]['P']['f1']:.2f}", f"S F1 {pm[0.2]['S']['f1']:.2f}",
-                  len(picks), flush=True)
+            detail = scene_detail(res, truth, pairs)
+            seed = scene_seed(snr, k, seed_base)
+            # per condition: the first two events overlap (origins 3 s apart), the third is separated; a found
+            # event counts for the condition of the nearest true origin
+            cond = {t["event_id"]: ("overlapping" if i < 2 else "separated") for i, t in enumerate(truth["events"])}
+            found_cond = [cond[min(truth["events"], key=lambda t: abs(t["origin_ns"] - e.origin_ns))["event_id"]]
+                          for e in res.events]
+            by_cond = {c: dict(n_found=found_cond.count(c), n_true=list(cond.values()).count(c),
+                               tp=sum(cond[t["event_id"]] == c for t, _ in pairs)) for c in ("overlapping", "separated")}
+            rows.append(dict(snr=snr, k=k, seed=seed, geometry=geometry, vp=vp, picks=pm, n_found=len(res.events),
+                             n_true=len(truth["events"]), tp=len(pairs), loc=loc, mag=mag, dt0=dt0, t_assoc=t_assoc,
+                             detail=detail, by_cond=by_cond))
+            print(picker, snr, seed, geometry, f"found {len(res.events)} tp {len(pairs)} F1 {f1:.2f}",
+                  f"P F1 {pm[0.2]['P']['f1']:.2f}", f"S F1 {pm[0.2]['S']['f1']:.2f}", len(picks), flush=True)
+            for line in detail:
+                print("   ", line, flush=True)
     return rows
+
+
+def _prf(tp: int, nf: int, nt: int) -> str:
+    pr, rc = tp / max(nf, 1), tp / max(nt, 1)
+    return f"{pr:.2f} / {rc:.2f} / **{(2 * pr * rc / (pr + rc) if pr + rc else 0.0):.2f}**"
+
+
+def condition_lines(rows) -> list[str]:
+    """Event P / R / F1 per SNR bin for overlapping (origins 3 s apart) and separated events, and per fiber."""
+    out = ["| SNR dB | overlapping events P / R / F1 | separated events P / R / F1 | straight fiber | bent fiber |",
+           "|---|---|---|---|---|"]
+    for snr in SNRS:
+        rs = [r for r in rows if r["snr"] == snr]
+        if not rs:
+            continue
+        cells = [_prf(*(sum(r["by_cond"][c][x] for r in rs) for x in ("tp", "n_found", "n_true")))
+                 for c in ("overlapping", "separated")]
+        cells += [_prf(*(sum(r[x] for r in rs if r["geometry"] == g) for x in ("tp", "n_found", "n_true")))
+                  for g in ("straight", "bent")]
+        out.append(f"| {snr} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def scene_lines(rows) -> list[str]:
+    """Per-scene list of the scenes with a ghost or a miss, and why."""
+    out = ["Scenes with a ghost or a miss:", ""]
+    bad = [r for r in rows if r["detail"]]
+    for r in bad:
+        out.append(f"- {r['snr']} dB, seed {r['seed']} ({r['geometry']}): found {r['n_found']} / true {r['n_true']}, "
+                   f"matched {r['tp']}")
+        out += [f"  - {d}" for d in r["detail"]]
+    if not bad:
+        out.append("- none")
+    return out + [""]
 
 
 def summarise(picker: str, rows) -> list[str]:
     lines = [f"#### picker: {picker}", "",
-             "| SNR dB | P F1 @0.1/0.2 s | S F1 @0.1/0.2 s | P res (s) | S res (s) | events P / R / F1 | origin err (s) "
+             "| SNR dB | scenes | P F1 @0.1/0.2 s | S F1 @0.1/0.2 s | P res (s) | S res (s) | events P / R / F1 | origin err (s) "
              "| loc err x-or-epi / rho-or-depth (m, median) | mag err (mean +- std) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for snr in SNRS:
         rs = [r for r in rows if r["snr"] == snr]
         if not rs:
@@ -187,7 +295,7 @@ def summarise(picker: str, rows) -> list[str]:
         loc_s = f"{np.median([l[0] for l in loc]):.0f} / {np.median([l[1] for l in loc]):.0f}" if loc else "-"
         mag_s = f"{np.mean(mag):+.2f} +- {np.std(mag):.2f}" if mag else "-"
         dt_s = f"{np.median(dt0):.2f}" if dt0 else "-"
-        lines.append(f"| {snr} | {f1('P', 0.1):.2f} / {f1('P', 0.2):.2f} | {f1('S', 0.1):.2f} / {f1('S', 0.2):.2f} | {res('P')} "
+        lines.append(f"| {snr} | {len(rs)} | {f1('P', 0.1):.2f} / {f1('P', 0.2):.2f} | {f1('S', 0.1):.2f} / {f1('S', 0.2):.2f} | {res('P')} "
                      f"| {res('S')} | {pr:.2f} / {rc:.2f} / **{ef1:.2f}** | {dt_s} | {loc_s} | {mag_s} |")
     lines.append("")
     return lines
@@ -286,22 +394,27 @@ def main() -> int:
     ap.add_argument("--assoc-sweep", action="store_true", help="association-only sweep with oracle picks")
     ap.add_argument("--seeds-per-cond", type=int, default=3)
     ap.add_argument("--seed0", type=int, default=880000)
+    ap.add_argument("--tuning", action="store_true",
+                    help=f"the tuning scenes (seed base {TUNE_SEED_BASE}) instead of the evaluation scenes ({EVAL_SEED_BASE})")
     args = ap.parse_args()
+    seed_base = TUNE_SEED_BASE if args.tuning else EVAL_SEED_BASE
     if args.assoc_sweep:
         lines, _ = assoc_sweep(args.seeds_per_cond, args.seed0)
         print("\n".join(lines))
         return 0
     pickers = args.pickers.split(",") if args.pickers else (["model"] if SHIPPED.is_file() else []) + ["teacher", "oracle"]
     lines = ["## Accuracy (bench/eval_seismic.py)", "",
-             f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. {args.scenes_per_bin} scenes per SNR bin "
+             f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {'tuning' if args.tuning else 'evaluation'} "
+             f"seeds (base {seed_base}). {args.scenes_per_bin} scenes per SNR bin "
              "(alternating straight fiber / vp 6.5 km/s and 90-degree bent fiber / vp 5.0 km/s), 400 channels x 8 m, 90 s, "
              "3 events each (two with origins 3 s apart), traffic noise, 1 % dead/noisy channels; the associator is given "
              "the scene's velocities. Events matched by origin time within 2 s.", ""]
     if not SHIPPED.is_file():
         lines += ["The shipped PhaseNet-DAS model was not present at run time: `model` rows are missing.", ""]
     for pk in pickers:
-        rows = evaluate(pk, args.scenes_per_bin, args.threads, args.threshold)
+        rows = evaluate(pk, args.scenes_per_bin, args.threads, args.threshold, seed_base)
         lines += summarise(pk + (f" (threshold {args.threshold})" if args.threshold and pk == "model" else ""), rows)
+        lines += condition_lines(rows) + scene_lines(rows)
         Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
