@@ -36,7 +36,7 @@ def add_common_arguments(p: argparse.ArgumentParser, default_preset: str = "thro
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", help="DAS files (any format dasedge.io reads)")
+    p.add_argument("paths", nargs="+", help="DAS files or folders of them (any format dasedge.io reads)")
     p.add_argument("--chunk-s", type=float, default=30.0, help="read files in chunks of this many seconds")
     p.add_argument("--output", "-o", default="-", help="JSON Lines output (default stdout)")
     p.add_argument("--quakeml", default=None, help="also write the events as QuakeML")
@@ -78,10 +78,12 @@ def processor_factory(args: argparse.Namespace, annotator: Any = None,
 
 
 def iter_chunks(paths: list[str], chunk_s: float) -> Iterator[DASBlock]:
-    """Blocks of ``chunk_s`` seconds from the files, in time order (lazy reads)."""
+    """Blocks of ``chunk_s`` seconds from the files (and the DAS files under folders), in time order (lazy reads)."""
     from dasedge import io
+    from dasedge.io.cli import expand
 
-    infos = sorted(((io.scan(p), p) for p in paths), key=lambda ip: ip[0].t0_ns)
+    files, _ = expand(paths)
+    infos = sorted(((io.scan(p), p) for p in files), key=lambda ip: ip[0].t0_ns)
     for info, p in infos:
         step = int(chunk_s * 1e9)
         t_end = info.t0_ns + round(info.n_time * info.dt_s * 1e9)
