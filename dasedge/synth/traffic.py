@@ -49,6 +49,7 @@ stopped-vehicle / wrong-way / congestion events.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -406,7 +407,7 @@ class TrafficScene:
         fs = self.cfg.fs
         i0 = int(np.floor(veh.knots_t[0] * fs))
         n = int(np.ceil(veh.knots_t[-1] * fs)) - i0 + 1
-        rng = np.random.default_rng([self.cfg.seed, 23, abs(hash(veh.id)) % (2**31)])
+        rng = np.random.default_rng([self.cfg.seed, 23, zlib.crc32(veh.id.encode())])  # hash() of str is salted per process
         f = np.fft.rfftfreq(n, 1 / fs)
         shape = np.exp(-0.5 * ((f - veh.dyn_peak_hz) / veh.dyn_bw_hz) ** 2)
         shape += 0.15 * ((f > 5) & (f < min(100, 0.45 * fs)))
