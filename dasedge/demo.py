@@ -28,6 +28,8 @@ import numpy as np
 
 ROAD_TOPIC = "das.road"
 QUAKE_TOPIC = "das.seismic"
+#: site file of the synthetic quake fiber (magnitude site terms from bench/calibrate_magnitude.py)
+SYNTHETIC_QUAKE_SITE = Path(__file__).resolve().parents[1] / "deploy" / "sites" / "synthetic-quake.yaml"
 T0_NS = int(np.datetime64("2026-01-01T12:00:00", "ns").astype(np.int64))
 
 
@@ -249,8 +251,9 @@ def run(args: argparse.Namespace) -> int:
             stack.start("edge-api", "serve", "--db", str(db), "--port", str(args.port), "--no-pusher")
         stack.start("traffic-worker", "traffic-worker", "--bootstrap", bootstrap, "--topic", ROAD_TOPIC,
                     "--store", str(db))
+        # the synthetic fiber's site file: magnitude site terms calibrated on other synthetic seeds
         stack.start("seismic-worker", "seismic-worker", "--bootstrap", bootstrap, "--topic", QUAKE_TOPIC,
-                    "--store", str(db))
+                    "--store", str(db), *(["--site", str(SYNTHETIC_QUAKE_SITE)] if args.input is None and SYNTHETIC_QUAKE_SITE.is_file() else []))
         for folder, topic in feeds:
             stack.start(f"ingest-{topic}", "ingest", "replay", str(folder), "--bootstrap", bootstrap,
                         "--topic", topic, "--speed", str(args.speed),
