@@ -286,17 +286,25 @@ def detect_lines(img: FeatureImage, site: SiteConfig | None = None, x_ref: float
 
 def follower_candidates(acc: np.ndarray, p: np.ndarray, fs: float, lines: list[Line],
                         site: SiteConfig) -> list[tuple[int, float, float, float]]:
-    """Second pass: vehicles close behind / ahead of a detected line, at that line's slowness.
+    """Second pass: vehicles close behind / ahead of a detected line, at about that line's slowness.
 
-    A weak car 1.2-3 s behind (or ahead of) a truck rarely forms its own local
+    A weak car 1-4 s behind (or ahead of) a truck rarely forms its own local
     maximum of the accumulator: the lines through it at *other* slownesses
-    cross the truck's much stronger ridge and outvote it.  Along the truck's
-    own slowness (a parallel line: platoon followers drive at the leader's
-    speed) the car is a local maximum of the stack.  For every detected line
-    this scans the accumulator column at its slowness (best of the adjacent
-    cells) for local maxima (+-0.2 s) above the detection threshold, between
-    ``follower_min_s`` and ``follower_max_s`` from the line, and returns them
-    as ``(direction, slowness, t_ref, stack)`` seeds for :func:`refine`.
+    cross the truck's much stronger ridge and outvote it.  Near the truck's
+    own slowness (platoon followers drive at most at the leader's speed, and
+    a car a few per cent slower stays clear of the truck over the section)
+    the car is a local maximum of the stack.  For every detected line this
+    scans the accumulator band of slownesses within ``+-follower_dp``
+    (relative; at least the adjacent cells) between ``follower_min_s`` and
+    ``follower_max_s`` from the line for local maxima (+-0.2 s, +-1 slowness
+    cell) of the band minus its running mean over ``follower_hp_s`` (a car on
+    the flank of the truck's ridge is a shoulder there, not a maximum) where
+    the stack itself is above ``follower_z``, keeps the ``follower_max_seeds`` strongest per
+    side, skips seeds within ``follower_known_s`` of any detected line of the
+    same direction (a car 0.6 s ahead of another car is a separate vehicle;
+    the merge eps is 0.5 s), and returns them as ``(direction, slowness,
+    t_ref, stack)`` seeds for :func:`refine` (which decides: pick threshold,
+    trimmed fit, coverage).
     """
     vals = acc[acc != 0]
     if vals.size == 0 or not lines:
@@ -310,22 +318,30 @@ def follower_candidates(acc: np.ndarray, p: np.ndarray, fs: float, lines: list[L
     known = [(ln.direction, ln.t_ref) for ln in lines]
     for ln in lines:
         k = 0 if ln.direction > 0 else 1
+        # slowness band around the line's: +- follower_dp (relative), at least the adjacent cells
         j = int(np.argmin(np.abs(p - ln.slowness)))
-        col = acc[k, :, max(0, j - 1): j + 2].max(axis=1)
-        loc = maximum_filter(col, size=2 * h + 1, mode="nearest")
+        j_lo = max(0, min(int(np.searchsorted(p, ln.slowness / (1 + site.follower_dp))), j - 1))
+        j_hi = min(p.size, max(int(np.searchsorted(p, ln.slowness * (1 + site.follower_dp))), j + 2))
+        band = acc[k, :, j_lo:j_hi]
+        hp = band  # shoulders of the ridge become maxima once the running mean is removed
+        if site.follower_hp_s > 0:
+            hp = band - uniform_filter1d(band, size=max(3, int(round(site.follower_hp_s * fs))), axis=0, mode="nearest")
+        loc = maximum_filter(hp, size=(2 * h + 1, 3), mode="nearest")
         i_ln = int(round(ln.t_ref * fs))
         for sgn in (1, -1):
             a, b = sorted((i_ln + sgn * lo_i, i_ln + sgn * hi_i))
             a, b = max(a, 0), min(b, nt - 1)
             if b <= a:
                 continue
-            seg = np.arange(a, b + 1)
-            pk = seg[(col[seg] == loc[seg]) & ((col[seg] - med) / mad >= site.follower_z) & (col[seg] >= site.min_abs_stack)]
-            for i in pk:
+            sub, subhp = band[a: b + 1], hp[a: b + 1]
+            ii, jj = np.nonzero((subhp == loc[a: b + 1]) & (subhp > 0) & ((sub - med) / mad >= site.follower_z)
+                                & (sub >= site.min_abs_stack))
+            order = np.argsort(-subhp[ii, jj])[: site.follower_max_seeds]
+            for i, j in zip(ii[order] + a, jj[order] + j_lo):
                 t = i / fs
-                if any(dd == ln.direction and abs(t - tt) < site.follower_min_s for dd, tt in known):
+                if any(dd == ln.direction and abs(t - tt) < site.follower_known_s for dd, tt in known):
                     continue
-                out.append((ln.direction, float(ln.slowness), float(t), float(col[i])))
+                out.append((ln.direction, float(p[j]), float(t), float(acc[k, i, j])))
     return out
 
 

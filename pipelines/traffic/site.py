@@ -27,9 +27,9 @@ default that works on the synthetic scenes and, untuned, on a new site:
     windowing shared by the batch CLI and the streaming worker.
 ``congestion_kmh`` / ``congestion_window_s`` / ``stopped_kmh``
     event thresholds.
-``follower_pass`` / ``follower_min_s`` / ``follower_max_s`` / ``follower_z``
+``follower_pass`` / ``follower_min_s`` / ``follower_max_s`` / ``follower_z`` / ``follower_dp`` / ``follower_hp_s`` / ``follower_max_seeds`` / ``follower_known_s``
     second detection pass for vehicles 1-4 s behind/ahead of a detected
-    line, along its slowness (``detect.follower_candidates``).
+    line, within +-``follower_dp`` of its slowness (``detect.follower_candidates``).
 ``stopped_detection`` / ``partial_*`` / ``stopped_after_s`` / ``stopped_step_s``
     stopped-vehicle search (lines that enter and end inside the section,
     ``detect.partial_lines``), reported ``stopped_after_s`` after the last
@@ -90,6 +90,10 @@ class SiteConfig:
     stopped_after_s: float = 20.0  # a line that ended inside is reported this long after its last pick
     stopped_step_s: float = 10.0  # the stopped-vehicle search runs on windows ending on this grid (CPU / latency)
     follower_z: float = 1.5  # robust z of the stack along the neighbour's slowness (1-D search, refine checks coverage)
+    follower_dp: float = 0.12  # relative slowness band searched around each line by the follower pass
+    follower_hp_s: float = 1.5  # running mean (s) removed from the stack before the follower maximum search (0 = off)
+    follower_max_seeds: int = 3  # strongest local maxima per line and side refined by the follower pass
+    follower_known_s: float = 0.5  # seeds closer than this (s at x_ref) to any detected line are skipped
     hough: str = "gray"  # "gray" (clipped intensity stack) or "binary" (binarised image)
     window_s: float = 60.0
     step_s: float = 2.0  # latency <= step + margin + block + processing; step 1 s doubles the CPU (see bench/results/traffic.md)
