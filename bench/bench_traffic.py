@@ -59,21 +59,25 @@ def throughput(repeat: int) -> dict:
     times, cpu = [], []
     with threadpool_limits(limits=1):
         analyse_window(block, site, TrafficState())  # warm-up (imports, caches)
-        for _ in range(repeat):
+        # the streaming worker also runs the stopped-vehicle search (entry-half Hough per direction)
+        cpu_ev, cpu_nf, cpu_prev = [], [], []
+        no_follow = SiteConfig(follower_pass=False)
+        # the follower pass as it was before the widened search (truck slowness +-1 cell, raw maxima)
+        prev_follow = SiteConfig(follower_dp=0.0, follower_hp_s=0.0, follower_known_s=1.0)
+        for _ in range(repeat):  # the variants interleaved, so load changes on a shared box hit all alike
             t, c = time.perf_counter(), time.process_time()
             dets = analyse_window(block, site, TrafficState())
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
-        # the streaming worker also runs the stopped-vehicle search (entry-half Hough per direction)
-        cpu_ev, cpu_nf = [], []
-        no_follow = SiteConfig(follower_pass=False)
-        for _ in range(repeat):
             c = time.process_time()
             analyse_window(block, site, TrafficState(), partial_out=[])
             cpu_ev.append(time.process_time() - c)
             c = time.process_time()
             analyse_window(block, no_follow, TrafficState())
             cpu_nf.append(time.process_time() - c)
+            c = time.process_time()
+            analyse_window(block, prev_follow, TrafficState())
+            cpu_prev.append(time.process_time() - c)
     wall = float(np.min(times))
     cpu_s = float(np.median(cpu))
     return {"data_s": 60.0, "shape": list(block.shape), "wall_s_min": wall, "wall_s_all": times,
@@ -82,6 +86,7 @@ def throughput(repeat: int) -> dict:
             "cpu_s_median_with_stopped_search": float(np.median(cpu_ev)),
             "rtf_cpu_with_stopped_search": 60.0 / float(np.median(cpu_ev)),
             "cpu_s_median_without_follower_pass": float(np.median(cpu_nf)),
+            "cpu_s_median_previous_follower_settings": float(np.median(cpu_prev)),
             # the worker runs the stopped search in 1 of k windows (k = stopped_step_s / step_s)
             "rtf_cpu_worker_amortised": 60.0 / (cpu_s + (float(np.median(cpu_ev)) - cpu_s) * site.step_s / site.stopped_step_s),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
