@@ -29,7 +29,7 @@ def add_common_arguments(p: argparse.ArgumentParser, default_preset: str = "thro
     p.add_argument("--model", default=None, help="PhaseNet-DAS ONNX file (default: shipped edge model / $DASEDGE_SEISMIC_MODEL)")
     p.add_argument("--site", default=None, help="site YAML/JSON (velocities, geometry, thresholds)")
     p.add_argument("--preset", choices=("throughput", "latency"), default=default_preset, help="picker windowing preset")
-    p.add_argument("--threshold", type=float, default=None, help="pick probability threshold (default 0.3)")
+    p.add_argument("--threshold", type=float, default=None, help="pick probability threshold (default: the model's sidecar <model>.json, else 0.3)")
     p.add_argument("--threshold-s", type=float, default=None, help="S-phase threshold (default: --threshold)")
     p.add_argument("--min-picks", type=int, default=None, help="minimum picks per event")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
@@ -64,8 +64,8 @@ def processor_factory(args: argparse.Namespace, annotator: Any = None,
         pcfg = model_config(args.preset, annotator.path, **site.picker)
     else:
         pcfg = site.picker_config(args.preset)
-    if getattr(args, "threshold", None) is not None:
-        pcfg = replace(pcfg, threshold=args.threshold)
+    if getattr(args, "threshold", None) is not None:  # for both phases unless --threshold-s is given
+        pcfg = replace(pcfg, threshold=args.threshold, threshold_s=None)
     if getattr(args, "threshold_s", None) is not None:
         pcfg = replace(pcfg, threshold_s=args.threshold_s)
     acfg = site.assoc_config()

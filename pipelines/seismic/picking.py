@@ -629,7 +629,10 @@ def model_config(preset: str = "throughput", model_path: str | Path | None = Non
     """Picker settings matching the network's training preprocessing.
 
     Pick thresholds come from the model's sidecar (:func:`model_sidecar`) when present;
-    explicit ``changes`` (site file, CLI) win over it.
+    explicit ``changes`` (site file, CLI) win over it. An explicit ``threshold`` without
+    ``threshold_s`` applies to both phases, as without a sidecar.
     """
-    return PickerConfig.preset(preset, **{"highpass_hz": None, "normalize": False, **model_sidecar(model_path),
-                                          **changes})
+    side = model_sidecar(model_path)
+    if "threshold" in changes and "threshold_s" not in changes:
+        side.pop("threshold_s", None)
+    return PickerConfig.preset(preset, **{"highpass_hz": None, "normalize": False, **side, **changes})

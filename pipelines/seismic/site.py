@@ -12,7 +12,8 @@ Loaded from YAML or JSON; every key is optional::
     station_prefix: ""       # QuakeML station code = prefix + channel index (<= 5 chars)
     network: DA
     association: {min_picks: 20, max_sigma11: 0.5, ...}   # AssocConfig fields
-    picker: {threshold: 0.3, ...}                          # PickerConfig fields
+    picker: {threshold: 0.5, threshold_s: 0.6, ...}        # PickerConfig fields (thresholds: default
+                             # from the model's sidecar <model>.json, else 0.3)
     magnitude_k: {P: -6.56, S: -6.48}                     # site terms of the magnitude relation
                              # (UNVERIFIED defaults: fit them with magnitude.calibrate_site_terms)
 """
