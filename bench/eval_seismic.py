@@ -19,7 +19,12 @@ x and rho = sqrt(y^2 + z^2), the resolvable pair; bent fiber: epicentre and dept
 
 Usage::
 
-    .venv/bin/python bench/eval_seismic.py [--pickers model,teacher,oracle] [--scenes-per-bin 2] [--out ...]
+    .venv/bin/python bench/eval_seismic.py [--pickers model,teacher,oracle] [--scenes-per-bin 2] [--tuning] [--out ...]
+
+Seeds: the evaluation scenes (base ``EVAL_SEED_BASE``) report the figures; develop and tune on the
+disjoint tuning scenes (``--tuning``, base ``TUNE_SEED_BASE``). Besides the per-SNR table the output
+has event P / R / F1 per condition (overlapping vs separated events, straight vs bent fiber) and a
+per-scene list of ghosts and misses with their cause (right-phase / other-phase / false picks).
 
 Association sweep (``--assoc-sweep``, results in ``bench/results/seismic_assoc.md``): event F1 of
 :func:`~pipelines.seismic.associate.associate_picks` alone on *oracle picks* (the true arrivals with
