@@ -189,7 +189,10 @@ def main(argv=None) -> int:
                     help="only choose per-phase thresholds from this (validation) JSON and print them")
     args = ap.parse_args(argv)
     if args.select_from:
-        print(json.dumps(select_thresholds(json.loads(Path(args.select_from).read_text())), indent=1))
+        res = json.loads(Path(args.select_from).read_text())
+        bins = next(iter(next(iter(res["generators"].values())).values()))  # first generator, first threshold
+        name = next(iter(next(iter(bins.values()))))  # first picker row
+        print(json.dumps(select_thresholds(res, name), indent=1))
         return 0
     global PEAK_KERNEL
     PEAK_KERNEL = args.peak_kernel
@@ -212,6 +215,7 @@ def main(argv=None) -> int:
     for gen, make, per_bin, base in (("quake", quake_scene, args.per_bin, 900_000 if val else scenes.EVAL_SEED0),
                                      ("train-gen", own_scene, args.own_per_bin, 950_000 if val else scenes.EVAL_SEED0 + 500_000)):
         table = {str(th): {} for th in thresholds}
+        per_scene = {str(th): {} for th in thresholds}
         for b, snr in enumerate(BINS):
             rows = {th: {k: [] for k in timing} for th in thresholds}
             for i in range(per_bin):
@@ -232,6 +236,8 @@ def main(argv=None) -> int:
                         rows[th]["teacher"].append(score(teacher_picks_from_prob(tprob, blk, th), arrivals, live))
             for th in thresholds:
                 table[str(th)][str(snr)] = {k: aggregate(v) for k, v in rows[th].items() if v}
+                per_scene[str(th)][str(snr)] = {k: [[round(r[ph]["f1"], 4) for ph in ("P", "S")] for r in v]
+                                                for k, v in rows[th].items() if v}
                 if reuse is not None and str(th) in reuse["generators"][gen]:  # thresholds the earlier run had
                     new = next(iter(table[str(th)][str(snr)].values()))
                     for old_name, new_name in reuse_rows:
@@ -242,6 +248,7 @@ def main(argv=None) -> int:
                 line = " | ".join(f"{k}: P {v['P']['f1']:.3f} S {v['S']['f1']:.3f}" for k, v in table[str(th)][str(snr)].items())
                 print(f"[{gen} th={th}] {snr:+.0f} dB  {line}", flush=True)
         result["generators"][gen] = table
+        result.setdefault("per_scene_f1", {})[gen] = per_scene  # [P F1, S F1] per scene, seed order
     result["timing_s"] = {k: v for k, v in timing.items() if not (k == "teacher" and reuse_teacher)}
     if reuse is not None:
         result["rows_from"] = {"file": str(args.rows_from), "rows": [f"{o} -> {n}" for o, n in reuse_rows]}

@@ -44,6 +44,29 @@ def mean_f1_table(ev: dict) -> list[str]:
     return out
 
 
+def per_phase_table(ev: dict, pickers: list[tuple[str, str, float, float]], scenes: dict[str, int]) -> list[str]:
+    """Per-bin P and S F1 with P taken at one threshold and S at another (phases are scored independently).
+
+    ``pickers`` are ``(label, row name, P threshold, S threshold)``; ``scenes`` the scene count per bin
+    of each generator.
+    """
+    out = []
+    for gen, by_th in ev["generators"].items():
+        out += [f"#### `{gen}` ({scenes[gen]} scenes per bin; P within {ev['tolerance_s']['P']} s, S within {ev['tolerance_s']['S']} s)", "",
+                "| SNR (dB) | picker (P th / S th) | P prec | P rec | P F1 | S prec | S rec | S F1 | true P / S picks |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        means: dict[str, list[float]] = {}
+        for snr in by_th[next(iter(by_th))]:
+            for label, name, tp, ts in pickers:
+                p, s = by_th[str(tp)][snr][name]["P"], by_th[str(ts)][snr][name]["S"]
+                means.setdefault(f"{label} ({tp} / {ts})", []).extend([p["f1"], s["f1"]])
+                out.append(f"| {float(snr):+.0f} | {label} ({tp} / {ts}) | {f(p['precision'])} | {f(p['recall'])} | **{f(p['f1'])}** | "
+                           f"{f(s['precision'])} | {f(s['recall'])} | **{f(s['f1'])}** | {p['n_true']} / {s['n_true']} |")
+        out += [""] + [f"Mean F1 over the bins and both phases, `{gen}`: " +
+                       "; ".join(f"{k} **{sum(v) / len(v):.3f}**" for k, v in means.items()), ""]
+    return out
+
+
 def bench_table(b: dict) -> list[str]:
     out = [f"Machine: {b['nproc']} cores, {b['cpu']}; {b['date']}; onnxruntime {b['onnxruntime']}, torch {b['torch']}; "
            f"{b['threads']} threads; 1-min load average at the end {b['load_avg_1m_at_end']:.1f} (shared machine: absolute "
