@@ -80,6 +80,7 @@ class AssocConfig:
     # ... only when the unclaimed picks are a large share of the cluster (a merged second event), not the
     # scattered extra picks of an over-picking model around one event (those made ghost events)
     refit_min_left_fraction: float = 0.3
+    skip_edge_nodes: bool = True  # no initial candidates on the outer edge of the search grid (_edge_nodes)
 
 
 @dataclass
@@ -355,6 +356,21 @@ def _grid(st: np.ndarray, cfg: AssocConfig, collinear: bool) -> np.ndarray:
     return np.column_stack([X.ravel(), Y.ravel(), Z.ravel()])
 
 
+def _edge_nodes(grid: np.ndarray, collinear: bool) -> np.ndarray:
+    """Grid nodes on the outer edge of the search volume: the horizontal ends and, on a collinear
+    fiber, the deepest row (``z_max_km``).
+
+    Seen from a short array, a source that far away has a nearly flat moveout, so mislabelled arrivals
+    of different events (one event's S picked as P plus another's S) line up for it. Such a node can
+    collect more picks than the true hypocentres and take the picks of the real events.
+    """
+    horiz = grid[:, :1] if collinear else grid[:, :2]
+    edge = np.any((horiz == horiz.min(0)) | (horiz == horiz.max(0)), axis=1)
+    if collinear:
+        edge |= grid[:, 1] == grid[:, 1].max()
+    return edge
+
+
 def _backproject_init(t, st, vel, w, cfg: AssocConfig, collinear: bool) -> list[tuple[float, np.ndarray]]:
     """Greedy back-projection: (t0, hypo) candidates with >= min_picks supporting picks."""
     grid = _grid(st, cfg, collinear)
@@ -365,6 +381,8 @@ def _backproject_init(t, st, vel, w, cfg: AssocConfig, collinear: bool) -> list[
     G = grid.shape[0]
     bins = ((o - omin) / cfg.bin_s).astype(np.int64) + np.arange(G)[None, :] * nb
     counts = np.bincount(bins.ravel(), weights=np.repeat(w, G), minlength=G * nb).reshape(G, nb)
+    if cfg.skip_edge_nodes:
+        counts[_edge_nodes(grid, collinear)] = 0.0
     alive = np.ones(t.size, bool)
     tol = 0.8 * cfg.max_sigma11  # tight: a second event ~1 s later keeps its picks
     need = cfg.min_picks * float(np.median(w)) * 0.8

@@ -108,3 +108,39 @@ def test_geometry_projection_roundtrip():
     g = from_lonlat(np.arange(3), np.array([10.0, 10.01, 10.02]), np.array([63.0, 63.0, 63.01]))
     lon, lat = g.to_lonlat(*g.xyz_km[2, :2])
     assert lon == pytest.approx(10.02, abs=1e-7) and lat == pytest.approx(63.01, abs=1e-7)
+
+
+def _direct_picks(x0_km, rho_km, t0_s, phase_as, vel, rng, n=400, dx_km=0.008, jitter=0.03):
+    """Picks of one direct arrival on a straight fiber (labelled ``phase_as``), with jitter."""
+    from dasedge.records import Pick
+
+    x = np.arange(n) * dx_km
+    t = t0_s + np.hypot(x - x0_km, rho_km) / vel + rng.normal(0, jitter, n)
+    return [Pick(f"{phase_as}{t0_s}{c}", "f", c, c * dx_km * 1000.0, int(t[c] * 1e9), phase_as, 0.8, 1e-8)
+            for c in range(n)]
+
+
+def test_mislabelled_s_picks_leave_the_other_event_and_no_edge_ghost():
+    # event A's S picked as P (the shipped model does this when a second event follows), event B clean.
+    # Seen from 3.2 km of fiber, a source on the edge of the search grid has a nearly flat moveout, so A's
+    # "P" (really S) and B's S can line up for it (AssocConfig.skip_edge_nodes).
+    vp, vs = 6.5, 6.5 / 1.73
+    rng = np.random.default_rng(5)
+    a, b = (1.3, 8.6, 0.0), (0.4, 15.3, 3.0)  # (x along the fiber from its start km, rho km, origin s)
+    picks = (_direct_picks(a[0], a[1], a[2], "P", vp, rng) + _direct_picks(a[0], a[1], a[2], "P", vs, rng)
+             + _direct_picks(b[0], b[1], b[2], "P", vp, rng) + _direct_picks(b[0], b[1], b[2], "S", vs, rng))
+    cfg = AssocConfig(vp=vp, vs=vs)
+    res = associate_picks(picks, cfg=cfg)
+    assert len(res.events) == 1  # A has no S label: no event (both-phases rule), and no far ghost from it
+    e = res.events[0]
+    assert abs(e.origin_ns / 1e9 - b[2]) < 0.1 and abs(e.x_m / 1000 - b[0]) < 0.3 and abs(e.depth_m / 1000 - b[1]) < 1.0
+
+
+def test_edge_nodes_of_the_initialisation_grid():
+    from pipelines.seismic.associate import _edge_nodes, _grid
+
+    st = np.column_stack([np.linspace(0, 3.2, 50), np.zeros(50)])
+    g = _grid(st, AssocConfig(), collinear=True)
+    edge = _edge_nodes(g, collinear=True)
+    assert np.all(edge[(g[:, 0] == g[:, 0].min()) | (g[:, 0] == g[:, 0].max()) | (g[:, 1] == g[:, 1].max())])
+    assert not edge[(g[:, 1] < 5.0) & (np.abs(g[:, 0] - 1.6) < 5.0)].any()  # near and under the fiber: interior
