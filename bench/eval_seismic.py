@@ -394,7 +394,7 @@ def main() -> int:
     ap.add_argument("--pickers", default=None, help="comma list of model, teacher, oracle (default: all available)")
     ap.add_argument("--scenes-per-bin", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--threshold", type=float, default=None, help="pick threshold for the model (default 0.3)")
+    ap.add_argument("--threshold", type=float, default=None, help="pick threshold for the model, both phases (default: the model sidecar, P 0.5 / S 0.6)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "seismic_eval.md"))
     ap.add_argument("--assoc-sweep", action="store_true", help="association-only sweep with oracle picks")
     ap.add_argument("--seeds-per-cond", type=int, default=3)
