@@ -67,6 +67,11 @@ def per_phase_table(ev: dict, pickers: list[tuple[str, str, float, float]], scen
     return out
 
 
+#: Rows of the per-phase-threshold table: (label, row name in model_eval_s4.json, P threshold, S threshold).
+S4_PICKERS = [("shipped", "student", 0.5, 0.5), ("shipped", "student", 0.5, 0.6),
+              ("stage-4 candidate", "stage 4 (candidate)", 0.6, 0.5), ("teacher", "teacher", 0.5, 0.5)]
+
+
 def bench_table(b: dict) -> list[str]:
     out = [f"Machine: {b['nproc']} cores, {b['cpu']}; {b['date']}; onnxruntime {b['onnxruntime']}, torch {b['torch']}; "
            f"{b['threads']} threads; 1-min load average at the end {b['load_avg_1m_at_end']:.1f} (shared machine: absolute "
@@ -86,7 +91,13 @@ def main() -> int:
     lines = [head.rstrip(), ""]
     if ev_path.exists():
         ev = json.loads(ev_path.read_text())
-        lines += ["## Accuracy on held-out synthetic scenes (seeds >= 1,000,000)", "",
+        s4 = RES / "model_eval_s4.json"
+        if (RES / "model_s4.md").exists() and s4.exists():
+            e4 = json.loads(s4.read_text())
+            lines += [(RES / "model_s4.md").read_text().rstrip(), "",
+                      "### Evaluation seeds at the per-phase thresholds (`model_eval_s4.json`)", ""]
+            lines += per_phase_table(e4, S4_PICKERS, {"quake": 6, "train-gen": 3})
+        lines += ["## Accuracy on held-out synthetic scenes (seeds >= 1,000,000; earlier run, 3 `quake` scenes per bin)", "",
                   "### Mean F1 over the 5 SNR bins", ""] + mean_f1_table(ev) + [""] + eval_tables(ev)
         if (RES / "model_stage3.md").exists():
             lines += [(RES / "model_stage3.md").read_text().rstrip(), ""]
