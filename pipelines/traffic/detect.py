@@ -299,9 +299,9 @@ def follower_candidates(acc: np.ndarray, p: np.ndarray, fs: float, lines: list[L
     ``follower_max_s`` from the line for local maxima (+-0.2 s, +-1 slowness
     cell) of the band minus its running mean over ``follower_hp_s`` (a car on
     the flank of the truck's ridge is a shoulder there, not a maximum) where
-    the stack itself is above ``follower_z``, keeps the ``follower_max_seeds`` strongest per
-    side, skips seeds within ``follower_known_s`` of any detected line of the
-    same direction (a car 0.6 s ahead of another car is a separate vehicle;
+    the stack itself is above ``follower_z``, keeps the ``follower_max_seeds``
+    strongest per side, skips seeds within ``follower_known_s`` of any
+    detected line of the same direction (a car 0.6 s ahead of another car is a separate vehicle;
     the merge eps is 0.5 s), and returns them as ``(direction, slowness,
     t_ref, stack)`` seeds for :func:`refine` (which decides: pick threshold,
     trimmed fit, coverage).

@@ -27,7 +27,8 @@ default that works on the synthetic scenes and, untuned, on a new site:
     windowing shared by the batch CLI and the streaming worker.
 ``congestion_kmh`` / ``congestion_window_s`` / ``stopped_kmh``
     event thresholds.
-``follower_pass`` / ``follower_min_s`` / ``follower_max_s`` / ``follower_z`` / ``follower_dp`` / ``follower_hp_s`` / ``follower_max_seeds`` / ``follower_known_s``
+``follower_pass`` / ``follower_min_s`` / ``follower_max_s`` / ``follower_z`` / ``follower_dp``
+``follower_hp_s`` / ``follower_max_seeds`` / ``follower_known_s``
     second detection pass for vehicles 1-4 s behind/ahead of a detected
     line, within +-``follower_dp`` of its slowness (``detect.follower_candidates``).
 ``stopped_detection`` / ``partial_*`` / ``stopped_after_s`` / ``stopped_step_s``
@@ -89,7 +90,7 @@ class SiteConfig:
     partial_max_exit_support: float = 0.15
     stopped_after_s: float = 20.0  # a line that ended inside is reported this long after its last pick
     stopped_step_s: float = 10.0  # the stopped-vehicle search runs on windows ending on this grid (CPU / latency)
-    follower_z: float = 1.5  # robust z of the stack along the neighbour's slowness (1-D search, refine checks coverage)
+    follower_z: float = 1.5  # robust z of the stack near the neighbour's slowness (refine checks coverage)
     follower_dp: float = 0.12  # relative slowness band searched around each line by the follower pass
     follower_hp_s: float = 1.5  # running mean (s) removed from the stack before the follower maximum search (0 = off)
     follower_max_seeds: int = 3  # strongest local maxima per line and side refined by the follower pass

@@ -4,8 +4,9 @@ Ground truth: a hand-placed synthetic scene (the generator's own vehicles, kerne
 coupling at SNR 10 dB, 500 Hz, 2 m) modelled on the miss of tuning seed 304: a 5-axle truck at
 86 km/h, a light car (0.5x the reference car) 2.1 s behind it at 82 km/h and a second car 0.7 s
 behind that one at 88 km/h.  The light car's 0.1-2 Hz envelope is a shoulder on the truck's tail
-(no Hough maximum of its own).  The previous follower settings (the truck's slowness +-1 cell,
-maxima of the raw stack, seeds within 1 s of any line skipped) miss it on these noise seeds.
+(no Hough maximum of its own).  The follower pass with its previous settings (the truck's slowness
++-1 cell, maxima of the raw stack, seeds within 1 s of any line skipped) misses it on these noise
+seeds.  The scene is placed through the generator's private ``_make_vehicle`` / ``_axle_impacts``.
 """
 
 from __future__ import annotations
