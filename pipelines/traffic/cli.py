@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Iterator
 
 from dasedge.block import DASBlock
+from dasedge.io.cli import expand
 from pipelines.traffic.site import SiteConfig
 
-H5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".he5"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,13 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def list_files(paths: list[str]) -> list[Path]:
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in H5_SUFFIXES)
-        else:
-            out.append(p)
-    return out
+    """Files named directly plus the DAS (HDF5) files found under folders (as ``dasedge info`` lists them)."""
+    return expand(paths)[0]
 
 
 def iter_blocks(files: list[Path], fmt: str | None = None, chunk_s: float = 10.0) -> Iterator[DASBlock]:
