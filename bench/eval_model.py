@@ -185,6 +185,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rows-from", default=None, help="reuse rows from an earlier eval JSON (same split, same per-bin)")
     ap.add_argument("--reuse-row", action="append", default=None,
                     help="OLD[=NEW]: row names copied from --rows-from (default: teacher)")
+    ap.add_argument("--demean-only", action="store_true",
+                    help="preprocess with a per-channel demean only (no across-channel median removal)")
     ap.add_argument("--select-from", default=None,
                     help="only choose per-phase thresholds from this (validation) JSON and print them")
     args = ap.parse_args(argv)
@@ -209,7 +211,7 @@ def main(argv=None) -> int:
     reuse_teacher = reuse is not None and any(o == "teacher" for o, _ in reuse_rows)
     sess = None if (args.no_teacher or reuse_teacher) else load_session(threads=1)
     val = args.split == "validation"
-    result = {"split": args.split, "thresholds": args.threshold, "student_peak_kernel": args.peak_kernel, "tolerance_s": TOL, "bins_db": BINS, "generators": {}, "timing_s": {}}
+    result = {"split": args.split, "demean_only": args.demean_only, "thresholds": args.threshold, "student_peak_kernel": args.peak_kernel, "tolerance_s": TOL, "bins_db": BINS, "generators": {}, "timing_s": {}}
     timing = {k: 0.0 for k in [*models, "teacher"]}
     thresholds = args.threshold
     for gen, make, per_bin, base in (("quake", quake_scene, args.per_bin, 900_000 if val else scenes.EVAL_SEED0),
@@ -224,7 +226,11 @@ def main(argv=None) -> int:
                 blk, arrivals, live = make(seed, snr)
                 for name, m in models.items():
                     t = time.perf_counter()
-                    prob = m.annotate(blk.data)
+                    if args.demean_only:
+                        x = np.asarray(blk.data, dtype=np.float32)
+                        prob = m.annotate(x - x.mean(axis=0, keepdims=True), do_clean=False)
+                    else:
+                        prob = m.annotate(blk.data)
                     timing[name] += time.perf_counter() - t
                     for th in thresholds:
                         rows[th][name].append(score(student_picks(prob, blk, th), arrivals, live))
