@@ -106,6 +106,44 @@ def score(picks, arrivals, live):
     return res
 
 
+OVERLAP_SEED_BASE_VAL = 930_000  # validation overlapping pairs (same layout as eval_seismic's scenes)
+
+
+def overlap_scene(snr: float, k: int, val: bool):
+    """Scene ``k`` of an SNR bin with two events whose origins are 3 s apart (plus a separated third).
+
+    Evaluation: exactly ``bench/eval_seismic.py``'s event-F1 scenes (its evaluation seeds); validation:
+    the same layout on seeds from :data:`OVERLAP_SEED_BASE_VAL`.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eval_seismic", ROOT / "bench" / "eval_seismic.py")
+    es = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(es)
+    blk, truth, _, _ = es.make_scene(snr, k, OVERLAP_SEED_BASE_VAL if val else es.EVAL_SEED_BASE)
+    return blk, truth
+
+
+def event_recall(picks, truth: dict) -> dict:
+    """Per event of ``truth`` (in order) and phase: fraction of live channels with a same-phase pick within tolerance."""
+    dead = set(truth["dead_channels"])
+    by = {}
+    for ch, t, ph, _ in picks:
+        by.setdefault((ch, ph), []).append(t)
+    by = {k: np.asarray(v) for k, v in by.items()}
+    out = []
+    for ev in truth["events"]:
+        r = {}
+        for ph, tol in TOL.items():
+            arr = [a for a in truth["arrivals"] if a["event_id"] == ev["event_id"] and a["phase"] == ph
+                   and a["channel"] not in dead]
+            hit = sum(1 for a in arr if (a["channel"], ph) in by
+                      and np.min(np.abs(by[(a["channel"], ph)] - a["t_ns"])) <= tol * 1e9)
+            r[ph] = [hit, len(arr)]
+        out.append(r)
+    return out
+
+
 def aggregate(rows: list[dict]) -> dict:
     out = {}
     for ph in ("P", "S"):
@@ -187,6 +225,9 @@ def main(argv=None) -> int:
                     help="OLD[=NEW]: row names copied from --rows-from (default: teacher)")
     ap.add_argument("--demean-only", action="store_true",
                     help="preprocess with a per-channel demean only (no across-channel median removal)")
+    ap.add_argument("--overlap-per-bin", type=int, default=0,
+                    help="also measure per-event pick recall on N scenes per bin with two events 3 s apart "
+                         "(second-event P recall; eval split = bench/eval_seismic.py's scenes)")
     ap.add_argument("--select-from", default=None,
                     help="only choose per-phase thresholds from this (validation) JSON and print them")
     args = ap.parse_args(argv)
@@ -255,6 +296,27 @@ def main(argv=None) -> int:
                 print(f"[{gen} th={th}] {snr:+.0f} dB  {line}", flush=True)
         result["generators"][gen] = table
         result.setdefault("per_scene_f1", {})[gen] = per_scene  # [P F1, S F1] per scene, seed order
+    if args.overlap_per_bin:
+        ov = {str(th): {} for th in thresholds}
+        for snr in BINS:
+            acc = {th: {k: np.zeros((2, 2, 2), int) for k in models} for th in thresholds}  # event, phase, [hit, n]
+            for k in range(args.overlap_per_bin):
+                blk, truth = overlap_scene(snr, k, val)
+                for name, m in models.items():
+                    prob = m.annotate(blk.data)
+                    for th in thresholds:
+                        rec = event_recall(student_picks(prob, blk, th), truth)
+                        for e in range(2):
+                            acc[th][name][e] += np.array([rec[e]["P"], rec[e]["S"]])
+            for th in thresholds:
+                ov[str(th)][str(snr)] = {
+                    name: {f"{lab}_{ph}_recall": float(a[e, j, 0] / max(1, a[e, j, 1]))
+                           for e, lab in ((0, "first"), (1, "second")) for j, ph in enumerate(("P", "S"))}
+                    for name, a in acc[th].items()}
+                line = " | ".join(f"{n}: 2nd P {v['second_P_recall']:.3f} S {v['second_S_recall']:.3f}"
+                                  for n, v in ov[str(th)][str(snr)].items())
+                print(f"[overlap th={th}] {snr:+.0f} dB  {line}", flush=True)
+        result["overlap"] = {"per_bin": args.overlap_per_bin, "recall": ov}
     result["timing_s"] = {k: v for k, v in timing.items() if not (k == "teacher" and reuse_teacher)}
     if reuse is not None:
         result["rows_from"] = {"file": str(args.rows_from), "rows": [f"{o} -> {n}" for o, n in reuse_rows]}

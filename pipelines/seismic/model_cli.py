@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="with --labels teacher: fraction of examples from simulator-truth scenes (keeps P)")
     p.add_argument("--time-stretch-p", type=float, default=0.0,
                    help="probability of time resampling by U(0.8, 1.25) per example")
+    p.add_argument("--overlap-p", type=float, default=0.0,
+                   help="probability that a truth example is two events with origins 1-5 s apart")
     p.add_argument("--snapshot-every", type=int, default=None,
                    help="also keep the weights every N steps (OUT/stepNNNNN.pt) for validation-based selection")
     p.add_argument("--batch", type=int, default=2)
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             total_steps=args.total_steps, max_steps=args.max_steps, seed0=args.seed0, threads=args.threads,
             noise_dir=args.noise_dir, init_from=args.init_from, schedule_minutes=args.schedule_minutes,
             truth_fraction=args.truth_fraction, stretch_p=args.time_stretch_p, snapshot_every=args.snapshot_every,
+            overlap_p=args.overlap_p,
         )
         print(json.dumps(summary))
         return 0

@@ -158,12 +158,25 @@ def stretch_factor(seed: int, p: float) -> float | None:
     return float(rng.uniform(*STRETCH_RANGE)) if rng.random() < p else None
 
 
+OVERLAP_S = (1.0, 5.0)
+OVERLAP_EPI_KM = (0.0, 15.0)  # near events: short S-P, so the second P lands in the first event's S coda
+
+
+def overlap_draw(seed: int, p: float) -> bool:
+    """Whether truth example ``seed`` is an overlapping pair (own RNG stream; ``p = 0`` changes nothing)."""
+    return p > 0 and bool(np.random.default_rng(seed + 11_000_000).random() < p)
+
+
 def truth_example(
-    seed: int, nt: int = 2048, nx: int = 256, bank: list[np.ndarray] | None = None, stretch_p: float = 0.0
+    seed: int, nt: int = 2048, nx: int = 256, bank: list[np.ndarray] | None = None, stretch_p: float = 0.0,
+    overlap_p: float = 0.0,
 ) -> Example:
     """One synthetic training example labelled with the simulator's exact arrivals.
 
     With ``stretch_p > 0`` the scene is time-resampled with that probability (:func:`time_stretch`).
+    With ``overlap_p > 0`` the scene is, with that probability, two events whose origins are
+    :data:`OVERLAP_S` apart, epicentres within :data:`OVERLAP_EPI_KM` (the second P inside the first event's S coda; the second event's
+    SNR is the first's ± 10 dB, as in :func:`scenes.simulate`).
     """
     rng = np.random.default_rng(seed + 7_919_000)
     f = stretch_factor(seed, stretch_p)
@@ -174,7 +187,10 @@ def truth_example(
         real = noise_patch(rng, bank, nt_in, nx)
         w = float(rng.uniform(0.3, 1.5))
     dx = rng.uniform(6, 16) if rng.random() < 0.3 else rng.uniform(8, 10)
-    sc = scenes.simulate(seed, nt=nt_in, nx=nx, dx_m=dx, real_noise=real, real_noise_weight=w)
+    ov = overlap_draw(seed, overlap_p)
+    sc = scenes.simulate(seed, nt=nt_in, nx=nx, dx_m=dx, real_noise=real, real_noise_weight=w,
+                         n_events=2 if ov else None, overlap_s=OVERLAP_S if ov else None,
+                         epi_km=OVERLAP_EPI_KM if ov else None)
     arr = sc.arrivals()
     data, p_arr, s_arr = sc.data, arr["P"], arr["S"]
     if f is not None:

@@ -178,6 +178,7 @@ def simulate(
     real_noise_weight: float = 0.0,
     epi_km: tuple[float, float] | None = None,
     depth_km: tuple[float, float] | None = None,
+    overlap_s: tuple[float, float] | None = None,
 ) -> Scene:
     """Simulate one scene.
 
@@ -199,6 +200,9 @@ def simulate(
         Optional ranges (km) for the epicentral distance and depth of every event (default: 0-40 km with
         p 0.8 else 0-5 km, depth 2-20 km). Used to focus pseudo-labelled scenes on near, shallow events
         (short S-P); ``None`` keeps the default random stream unchanged (reproducibility of stage 1).
+    overlap_s
+        Optional range (s) of the origin delay of every later event after the first one, so a
+        later P arrives inside the first event's S coda (``None``: independent origins).
     """
     rng = np.random.default_rng(seed)
     dx_m = float(dx_m if dx_m is not None else rng.uniform(8, 10))
@@ -237,6 +241,8 @@ def simulate(
         # the first event keeps its S arrivals inside the record too (when the window allows)
         hi = dur - (ts_rel.max() + 2.0 if k == 0 else tp_rel.max())
         t0 = rng.uniform(lo, max(lo, hi))
+        if overlap_s is not None and k > 0:
+            t0 = events[0].origin_s + rng.uniform(*overlap_s)
         # axial sensitivity: angle between the ray (horizontal+vertical) and the fiber tangent
         cos_a = -(dxk * np.cos(ang) + dyk * np.sin(ang)) / r
         sens_p = 0.3 + cos_a**2

@@ -64,7 +64,7 @@ def use_truth(seed: int, source, truth_fraction: float) -> bool:
 
 
 def make_batch(source, step: int, batch: int, nt: int, nx: int, seed0: int, bank,
-               truth_fraction: float = 0.0, stretch_p: float = 0.0):
+               truth_fraction: float = 0.0, stretch_p: float = 0.0, overlap_p: float = 0.0):
     """One batch; example ``i`` uses seed ``seed0 + step * batch + i`` (deterministic, resumable)."""
     xs, ts, ms = [], [], []
     for i in range(batch):
@@ -72,7 +72,7 @@ def make_batch(source, step: int, batch: int, nt: int, nx: int, seed0: int, bank
         if seed >= VALIDATION_SEED0:
             raise ValueError("training seeds ran into the validation/evaluation range")
         if use_truth(seed, source, truth_fraction):
-            ex = truth_example(seed, nt, nx, bank, stretch_p=stretch_p)
+            ex = truth_example(seed, nt, nx, bank, stretch_p=stretch_p, overlap_p=overlap_p)
         else:
             ex = source.example(seed, nt, nx, bank)
         xs.append(ex.x)
@@ -110,6 +110,7 @@ def train(
     truth_fraction: float = 0.0,
     stretch_p: float = 0.0,
     snapshot_every: int | None = None,
+    overlap_p: float = 0.0,
 ) -> dict:
     """Train (or resume) a model in ``out``; returns a summary dict (also written to ``out/summary.json``).
 
@@ -122,7 +123,8 @@ def train(
     ``pseudo_dir`` may be a list of folders. ``truth_fraction`` mixes simulator-truth
     examples into pseudo-label training (per example, from the seed); ``stretch_p`` is the
     probability of time resampling U(0.8, 1.25) (:func:`dataset.time_stretch`);
-    ``snapshot_every`` also keeps the model weights at every such step as ``OUT/step%05d.pt``
+    ``overlap_p`` is the probability that a truth example is an overlapping pair
+    (:func:`dataset.truth_example`); ``snapshot_every`` also keeps the model weights at every such step as ``OUT/step%05d.pt``
     for checkpoint selection on the validation seeds.
     """
     torch.set_num_threads(threads)
@@ -174,6 +176,7 @@ def train(
         "pseudo_dirs": [str(d) for d in ([pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else (pseudo_dir or []))],
         "truth_fraction": truth_fraction,
         "time_stretch_p": stretch_p,
+        "overlap_p": overlap_p,
         "init_from": str(init_from) if init_from is not None else None,
     }
 
@@ -222,7 +225,7 @@ def train(
                 if wall_s >= budget_s:
                     break
                 set_time_lr()
-            x, tgt, m = make_batch(source, step, batch, nt, nx, seed0, bank, truth_fraction, stretch_p)
+            x, tgt, m = make_batch(source, step, batch, nt, nx, seed0, bank, truth_fraction, stretch_p, overlap_p)
             loss = soft_cross_entropy(net(x), tgt, m)
             opt.zero_grad(set_to_none=True)
             loss.backward()
