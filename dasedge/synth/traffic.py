@@ -120,6 +120,7 @@ class TrafficSceneConfig:
     impulse_amp_ratio: float = 8.0  # relative to sigma_n
     joints_m: tuple[float, ...] | None = None  # road joints for axle impacts (default: 5 % and 95 % of span)
     stopped_vehicle: bool = False
+    stop_fraction: float = 0.5  # where the stopped vehicle comes to rest: share of the fiber along its direction
     wrong_way: bool = False  # adds one vehicle against a one-way road (needs directions=(1,))
     congestion: bool = False
     seed: int = 0
@@ -357,7 +358,7 @@ class TrafficScene:
                         pk, bw, wrong_way)
 
     def _add_stop(self, rng, vehicles: list[_Vehicle]) -> None:
-        """Turn the first car entering after 25 % of the scene into a stopped vehicle."""
+        """Turn the first car entering after 25 % of the scene into a stopped vehicle (at ``stop_fraction``)."""
         c = self.cfg
         cand = [v for v in vehicles if v.vehicle_class == "car" and v.time_at_front(self.x_ref) > 0.25 * c.duration_s]
         if not cand:
@@ -365,7 +366,8 @@ class TrafficScene:
         veh = cand[0]
         v = veh.speed_kmh * KMH
         d = veh.direction
-        x_stop = self.x_ref
+        x_stop = self.x_lo + c.stop_fraction * (self.x_hi - self.x_lo) if d > 0 else \
+            self.x_hi - c.stop_fraction * (self.x_hi - self.x_lo)
         stop_dur = min(60.0, 0.3 * c.duration_s)
         acc = 2.0  # m/s^2
         t_stop_arr = veh.time_at_front(x_stop) + v / (2 * acc)  # arrive later because of braking

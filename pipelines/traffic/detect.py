@@ -369,10 +369,10 @@ def partial_lines(img: FeatureImage, site: SiteConfig, section: tuple[float, flo
     ``site.partial_max_exit_support`` of the exit-half channels show a pick on
     its extrapolation (the vehicle did not carry on at that speed).
 
-    Limitation: a vehicle that stops on the exit half is seen over more than
-    half of the section, passes as a complete line (coverage >=
-    ``min_coverage``) and is not flagged; the braking stretch before the stop
-    (up to ~150 m at highway speed) is not part of the straight line, so
+    A vehicle that stops on the exit half is seen over more than half of the
+    section and is one of ``full_lines``: :func:`_stopped_on_exit_side` flags
+    it when its picks end well before the exit end. The braking stretch before
+    the stop (up to ~150 m at highway speed) is not part of the straight line, so
     ``x_stop`` is where the vehicle was last seen at speed, not where it came
     to rest.
     """
@@ -414,6 +414,41 @@ def partial_lines(img: FeatureImage, site: SiteConfig, section: tuple[float, flo
             seen.append(t_entry)
             out.append(PartialLine(line=ln, x_stop=float(x_stop), t_stop=float(ln.t_at(x_stop)),
                                    t_entry=t_entry, exit_support=float(sup)))
+        out += _stopped_on_exit_side(img, site, section, d, full_lines)
+    return out
+
+
+def _stopped_on_exit_side(img: FeatureImage, site: SiteConfig, section: tuple[float, float], d: int,
+                          full_lines: list[Line]) -> list[PartialLine]:
+    """Complete lines (coverage >= ``min_coverage``) whose picks end well before the exit end.
+
+    A vehicle that stops on the exit half is seen at speed over more than half of the
+    section, so it is one of ``full_lines``; it is flagged when its last inlier pick lies at
+    least ``partial_exit_gap`` of the section before the exit end and fewer than
+    ``partial_max_exit_support`` of the (at least 10) good channels beyond it show a pick on
+    its extrapolation (:func:`exit_support`, which also answers "cannot tell" when the
+    extrapolation leaves the window, e.g. a vehicle still in transit at the window end).
+    """
+    x_lo, x_hi = section
+    span = max(x_hi - x_lo, 1e-6)
+    x_entry = x_lo if d > 0 else x_hi
+    margin = 2.0 * float(np.median(np.abs(np.diff(img.distance_m)))) if img.distance_m.size > 1 else 0.0
+    out: list[PartialLine] = []
+    for ln in full_lines:
+        if ln.direction != d:
+            continue
+        x_last = ln.x_max if d > 0 else ln.x_min
+        if (x_hi - x_last if d > 0 else x_last - x_lo) < site.partial_exit_gap * span:
+            continue
+        beyond = img.good & ((img.distance_m > x_last + margin) if d > 0 else (img.distance_m < x_last - margin))
+        beyond &= (img.distance_m >= x_lo) & (img.distance_m <= x_hi)
+        if beyond.sum() < 10:
+            continue
+        sup = exit_support(img, ln, beyond)
+        if sup >= site.partial_max_exit_support:
+            continue
+        out.append(PartialLine(line=ln, x_stop=float(x_last), t_stop=float(ln.t_at(x_last)),
+                               t_entry=float(ln.t_at(x_entry)), exit_support=float(sup)))
     return out
 
 

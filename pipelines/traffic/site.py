@@ -88,6 +88,7 @@ class SiteConfig:
     partial_stack_channels: int = 24
     partial_min_coverage: float = 0.4  # of the entry-half channels
     partial_max_exit_support: float = 0.15
+    partial_exit_gap: float = 0.15  # a complete line whose picks end this share of the section before the exit
     stopped_after_s: float = 20.0  # a line that ended inside is reported this long after its last pick
     stopped_step_s: float = 10.0  # the stopped-vehicle search runs on windows ending on this grid (CPU / latency)
     follower_z: float = 1.5  # robust z of the stack near the neighbour's slowness (refine checks coverage)

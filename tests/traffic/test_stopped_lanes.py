@@ -10,14 +10,16 @@ from pipelines.traffic.pipeline import run_blocks
 from pipelines.traffic.score import match, scene_valid
 from pipelines.traffic.site import SiteConfig
 
-# 600 m section (the stop is at its midpoint), 250 Hz, 4 m channels; followers off: the generator lets a
+# 600 m section, 250 Hz, 4 m channels; followers off: the generator lets a
 # platoon follower drive on through a stopped car, which no real queue does.
 STOP = dict(duration_s=200.0, fs=250.0, dx_m=4.0, length_m=600.0, rate_per_min=3.0, follower_prob=0.0)
 
 
-@pytest.mark.parametrize("seed", [4101, 4102])
-def test_stopped_vehicle_event_from_a_line_that_ends_inside(seed):
-    sc = TrafficScene(TrafficSceneConfig(**STOP, stopped_vehicle=True, seed=seed))
+# stop at the midpoint (a line seen on the entry half only), and on the exit half (a complete line whose
+# picks end before the exit: detect._stopped_on_exit_side)
+@pytest.mark.parametrize("seed, stop_fraction", [(4101, 0.5), (4102, 0.5), (4201, 0.75)])
+def test_stopped_vehicle_event_from_a_line_that_ends_inside(seed, stop_fraction):
+    sc = TrafficScene(TrafficSceneConfig(**STOP, stopped_vehicle=True, stop_fraction=stop_fraction, seed=seed))
     tr = sc.truth()
     truth = [e for e in tr["events"] if e["kind"] == "stopped_vehicle"]
     assert len(truth) == 1
