@@ -16,6 +16,10 @@ excluded. Plus a smoke test on the real mine event (DASDAE
 ``deformation_rate_event_1.hdf5``) and the fraction of teacher picks GaMMA
 associated during pseudo-labelling (from ``--pseudo-stats``).
 
+``--overlap-per-bin N`` adds per-event P/S pick recall on scenes with two events 3 s apart
+(``bench/eval_seismic.py``'s layout; its evaluation scenes on the eval split, seeds from 930,000
+on the validation split): the second event's P recall measures picks inside another event's S coda.
+
 Checkpoint selection uses ``--split validation``: the same generators and bins on seeds
 900,000-999,999 (``quake`` from 900,000, ``train-gen`` from 950,000), below the evaluation range
 and above every training seed. ``--rows-from JSON`` reuses rows of an earlier run on the same
@@ -32,6 +36,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -109,17 +114,24 @@ def score(picks, arrivals, live):
 OVERLAP_SEED_BASE_VAL = 930_000  # validation overlapping pairs (same layout as eval_seismic's scenes)
 
 
+@functools.lru_cache(maxsize=1)
+def _eval_seismic():
+    """``bench/eval_seismic.py`` as a module (its scene layout and seeds)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eval_seismic", ROOT / "bench" / "eval_seismic.py")
+    es = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(es)
+    return es
+
+
 def overlap_scene(snr: float, k: int, val: bool):
     """Scene ``k`` of an SNR bin with two events whose origins are 3 s apart (plus a separated third).
 
     Evaluation: exactly ``bench/eval_seismic.py``'s event-F1 scenes (its evaluation seeds); validation:
     the same layout on seeds from :data:`OVERLAP_SEED_BASE_VAL`.
     """
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("eval_seismic", ROOT / "bench" / "eval_seismic.py")
-    es = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(es)
+    es = _eval_seismic()
     blk, truth, _, _ = es.make_scene(snr, k, OVERLAP_SEED_BASE_VAL if val else es.EVAL_SEED_BASE)
     return blk, truth
 

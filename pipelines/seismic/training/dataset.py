@@ -175,8 +175,8 @@ def truth_example(
 
     With ``stretch_p > 0`` the scene is time-resampled with that probability (:func:`time_stretch`).
     With ``overlap_p > 0`` the scene is, with that probability, two events whose origins are
-    :data:`OVERLAP_S` apart, epicentres within :data:`OVERLAP_EPI_KM` (the second P inside the first event's S coda; the second event's
-    SNR is the first's ± 10 dB, as in :func:`scenes.simulate`).
+    :data:`OVERLAP_S` apart with epicentres within :data:`OVERLAP_EPI_KM` (the second P inside the
+    first event's S coda; the second event's SNR is the first's ± 10 dB, as in :func:`scenes.simulate`).
     """
     rng = np.random.default_rng(seed + 7_919_000)
     f = stretch_factor(seed, stretch_p)
