@@ -252,8 +252,10 @@ def run(args: argparse.Namespace) -> int:
         stack.start("traffic-worker", "traffic-worker", "--bootstrap", bootstrap, "--topic", ROAD_TOPIC,
                     "--store", str(db))
         # the synthetic fiber's site file: magnitude site terms calibrated on other synthetic seeds
+        use_site = args.input is None and SYNTHETIC_QUAKE_SITE.is_file()
+        quake_site = ["--site", str(SYNTHETIC_QUAKE_SITE)] if use_site else []
         stack.start("seismic-worker", "seismic-worker", "--bootstrap", bootstrap, "--topic", QUAKE_TOPIC,
-                    "--store", str(db), *(["--site", str(SYNTHETIC_QUAKE_SITE)] if args.input is None and SYNTHETIC_QUAKE_SITE.is_file() else []))
+                    "--store", str(db), *quake_site)
         for folder, topic in feeds:
             stack.start(f"ingest-{topic}", "ingest", "replay", str(folder), "--bootstrap", bootstrap,
                         "--topic", topic, "--speed", str(args.speed),

@@ -35,7 +35,6 @@ from dasedge.io.cli import expand
 from pipelines.traffic.site import SiteConfig
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="DAS files or folders")
     p.add_argument("--site", default=None, help="site YAML (deploy/sites/*.yaml)")
