@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FS = 100.0
+from pipelines.seismic.preprocess import MODEL_FS as FS  # pseudo-label records are at the model rate
 
 
 @dataclass
